@@ -1,1 +1,36 @@
-fn main() {}
+//! `cargo xtask`: this project's automation, in Rust (see `cargo xtask --help`).
+
+mod budget;
+mod docker;
+mod elf;
+mod engine;
+mod flags;
+mod project;
+mod report;
+mod smoke;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let flags = match flags::parse(std::env::args_os().skip(1)) {
+        Ok(flags) => flags,
+        Err(error) => {
+            eprintln!("error: {error:#}\n\n{}", flags::HELP);
+            return ExitCode::from(2);
+        }
+    };
+    let result = match flags {
+        flags::Command::Help => {
+            println!("{}", flags::HELP);
+            Ok(())
+        }
+        flags::Command::Docker(docker) => docker.run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

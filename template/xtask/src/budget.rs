@@ -1,0 +1,104 @@
+//! Sizes as people write them ("8 MB", "7.5MiB") and the image's size budget.
+
+use anyhow::{Context, bail};
+
+/// Parses a size: a number and an optional unit. kB, MB, GB are powers of 1000 (as Docker
+/// prints sizes), KiB, MiB, GiB powers of 1024; no unit or B means bytes.
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .with_context(|| format!("size {text:?} does not start with a number"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            bail!("size {text:?} has unknown unit {other:?}: use B, kB, MB, GB, KiB, MiB or GiB")
+        }
+    };
+    Ok((number * scale as f64).round() as u64)
+}
+
+/// Formats bytes the way Docker does (powers of 1000).
+pub fn format_size(bytes: u64) -> String {
+    let bytes = bytes as f64;
+    match bytes {
+        b if b >= 1e9 => format!("{:.2} GB", b / 1e9),
+        b if b >= 1e6 => format!("{:.2} MB", b / 1e6),
+        b if b >= 1e3 => format!("{:.1} kB", b / 1e3),
+        b => format!("{b} B"),
+    }
+}
+
+/// The budget check: `Err` says by how much the image is over and where to change the budget.
+pub fn check(image_bytes: u64, budget_bytes: u64) -> Result<(), String> {
+    if image_bytes <= budget_bytes {
+        return Ok(());
+    }
+    Err(format!(
+        "image is {} but the budget is {} ({} over): make the image smaller (largest layers \
+         below) or raise size-budget in [workspace.metadata.docker] in Cargo.toml",
+        format_size(image_bytes),
+        format_size(budget_bytes),
+        format_size(image_bytes - budget_bytes),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes_as_people_write_them() {
+        for (text, bytes) in [
+            ("8 MB", 8_000_000),
+            ("8MB", 8_000_000),
+            ("7.5 MiB", 7_864_320),
+            ("512kB", 512_000),
+            ("1 GB", 1_000_000_000),
+            ("2 KiB", 2048),
+            ("1234", 1234),
+            ("10 B", 10),
+        ] {
+            assert_eq!(parse_size(text).unwrap(), bytes, "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_sizes_it_cannot_read() {
+        for (text, message) in [
+            ("8 mb", "unknown unit \"mb\""),
+            ("MB", "does not start with a number"),
+            ("", "does not start with a number"),
+            ("1.2.3 MB", "does not start with a number"),
+        ] {
+            let error = parse_size(text).unwrap_err().to_string();
+            assert!(error.contains(message), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn formats_like_docker() {
+        assert_eq!(format_size(3_475_959), "3.48 MB");
+        assert_eq!(format_size(999), "999 B");
+        assert_eq!(format_size(12_345), "12.3 kB");
+        assert_eq!(format_size(2_500_000_000), "2.50 GB");
+    }
+
+    #[test]
+    fn over_budget_says_by_how_much_and_where_to_change_it() {
+        assert!(check(3_000_000, 3_000_000).is_ok());
+        let error = check(3_500_000, 3_000_000).unwrap_err();
+        assert!(error.starts_with("image is 3.50 MB but the budget is 3.00 MB (500.0 kB over)"));
+        assert!(error.contains("size-budget in [workspace.metadata.docker]"));
+    }
+}

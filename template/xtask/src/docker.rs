@@ -1,0 +1,223 @@
+//! `cargo xtask docker`: build the image, smoke-test it, check its size budget, report.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+use anyhow::{Context, bail};
+use xshell::{Shell, cmd};
+
+use crate::{
+    budget,
+    engine::{Engine, Flavor},
+    flags, project,
+    report::{Layer, Report},
+    smoke::{self, Smoke},
+};
+
+impl flags::Docker {
+    pub fn run(self) -> anyhow::Result<()> {
+        let sh = Shell::new()?;
+        let project = project::load(&sh)?;
+        sh.change_dir(&project.root);
+        let engine = Engine::choose(self.engine.clone());
+        engine.check(&sh)?;
+        let budget_text = self
+            .budget
+            .as_deref()
+            .unwrap_or(&project.docker.size_budget);
+        let budget_bytes = budget::parse_size(budget_text).context(
+            "reading size-budget ([workspace.metadata.docker] in Cargo.toml or --budget)",
+        )?;
+        let tag = self
+            .tag
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", project.name, project.version));
+        smoke::remove_containers_on_ctrl_c();
+
+        let started = Instant::now();
+        self.build(&engine, &sh, &tag, &project)?;
+        let build_seconds = started.elapsed().as_secs_f64();
+
+        let image = engine.image(&sh, &tag)?;
+        let smoke = Smoke {
+            engine: &engine,
+            sh: &sh,
+            tag: &tag,
+            image: &image,
+            project: &project,
+        };
+        let (steps, binary_bytes) = smoke.run();
+        let mut errors: Vec<String> = steps
+            .iter()
+            .filter(|step| !step.ok)
+            .map(|step| format!("{}: {}", step.name, step.detail))
+            .collect();
+        let mut largest_layers = Vec::new();
+        if let Err(over) = budget::check(image.size, budget_bytes) {
+            errors.push(format!("size: {over}"));
+            largest_layers = engine
+                .largest_layers(&sh, &tag)?
+                .into_iter()
+                .take(5)
+                .map(|(bytes, created_by)| Layer { bytes, created_by })
+                .collect();
+        }
+        let report = Report {
+            ok: errors.is_empty(),
+            image: tag.clone(),
+            image_id: image.id.clone(),
+            engine: engine.program.clone(),
+            runtime: project.docker.runtime.clone(),
+            kind: if image.config.healthcheck.is_some() {
+                "service"
+            } else {
+                "cli"
+            }
+            .to_owned(),
+            build_seconds,
+            image_bytes: image.size,
+            budget_bytes,
+            binary_bytes,
+            steps,
+            largest_layers,
+            errors,
+        };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.human());
+        }
+        if !report.ok {
+            bail!(
+                "{} check(s) failed:\n  {}",
+                report.errors.len(),
+                report.errors.join("\n  ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Streams the engine's build output to stderr (stdout is kept for `--json`) and turns
+    /// the failures people hit most into instructions.
+    fn build(
+        &self,
+        engine: &Engine,
+        sh: &Shell,
+        tag: &str,
+        project: &project::Project,
+    ) -> anyhow::Result<()> {
+        let program = &engine.program;
+        let mut args = vec!["--tag".to_owned(), tag.to_owned()];
+        if engine.flavor == Flavor::Docker {
+            args.push("--progress=plain".to_owned());
+        }
+        if self.no_cache {
+            args.push("--no-cache".to_owned());
+        }
+        let mut build_arg = |name: &str, value: &str| {
+            args.push("--build-arg".to_owned());
+            args.push(format!("{name}={value}"));
+        };
+        build_arg("VERSION", &project.version);
+        if let Some(source) = &project.repository {
+            build_arg("SOURCE", source);
+        }
+        if let Some(image) = &self.builder_image {
+            build_arg("BUILDER_IMAGE", image);
+        }
+        if let Some(image) = &self.runtime_image {
+            if project.docker.runtime == "scratch" {
+                bail!("--runtime-image does not apply: this project's final stage is FROM scratch");
+            }
+            build_arg("RUNTIME_IMAGE", image);
+        }
+        eprintln!("$ {program} build {} .", args.join(" "));
+        let mut command: Command = cmd!(sh, "{program} build {args...} .")
+            .env("DOCKER_BUILDKIT", "1")
+            .into();
+        let mut child = command
+            .stdout(Stdio::from(std::io::stderr()))
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running `{program} build`"))?;
+        let mut tail: Vec<String> = Vec::new();
+        let mut stderr = std::io::stderr();
+        for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
+            let line = line?;
+            let _ = writeln!(stderr, "{line}");
+            tail.push(line);
+            if tail.len() > 200 {
+                tail.remove(0);
+            }
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!(
+                "`{program} build` failed ({status}){}",
+                build_hint(&tail.join("\n"))
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What to do about the build failures that have a known cause.
+pub fn build_hint(log: &str) -> String {
+    let hints = [
+        (
+            "buildx component is missing",
+            "this docker client needs the buildx plugin for BuildKit: install it \
+             (docker-buildx-plugin) or use a client with BuildKit built in (DOCKER=/usr/bin/docker)",
+        ),
+        (
+            "legacy builder is deprecated",
+            "the legacy builder cannot build this Dockerfile (RUN --mount, stage ARGs): \
+             enable BuildKit (install the buildx plugin)",
+        ),
+        (
+            "pull access denied",
+            "a base image cannot be pulled: pass one that exists locally or on your mirror \
+             with --builder-image / --runtime-image",
+        ),
+        (
+            "failed to resolve source metadata",
+            "a base image cannot be pulled: pass one that exists locally or on your mirror \
+             with --builder-image / --runtime-image",
+        ),
+        (
+            "needs to be updated but --locked was passed",
+            "Cargo.lock is out of date: run `cargo update --workspace` (or `cargo build`) and \
+             commit Cargo.lock",
+        ),
+        (
+            "Cannot connect to the Docker daemon",
+            "start the Docker daemon, or point DOCKER_HOST at a running engine",
+        ),
+    ];
+    hints
+        .iter()
+        .filter(|(needle, _)| log.contains(needle))
+        .map(|(_, hint)| format!("\nhint: {hint}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_build_failures_get_a_hint() {
+        let log = "ERROR: BuildKit is enabled but the buildx component is missing or broken.";
+        assert!(build_hint(log).contains("DOCKER=/usr/bin/docker"));
+        let log =
+            "error: the lock file /build/Cargo.lock needs to be updated but --locked was passed";
+        assert!(build_hint(log).contains("commit Cargo.lock"));
+        assert_eq!(
+            build_hint("error[E0425]: cannot find value `x` in this scope"),
+            ""
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! The outcome of `cargo xtask docker`: a short summary for people, or JSON for CI.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::budget::format_size;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub image: String,
+    pub image_id: String,
+    pub engine: String,
+    pub runtime: String,
+    /// "service" when the image has a HEALTHCHECK, else "cli".
+    pub kind: String,
+    pub build_seconds: f64,
+    pub image_bytes: u64,
+    pub budget_bytes: u64,
+    pub binary_bytes: Option<u64>,
+    pub steps: Vec<Step>,
+    /// Only filled when the image is over budget.
+    pub largest_layers: Vec<Layer>,
+    /// Every failure, each saying what to do about it.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Layer {
+    pub bytes: u64,
+    pub created_by: String,
+}
+
+impl Report {
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let percent = self.image_bytes as f64 * 100.0 / self.budget_bytes.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "image    {} ({}, {})",
+            self.image, self.runtime, self.kind
+        );
+        let _ = writeln!(
+            out,
+            "size     {} of {} budget ({percent:.0}%)",
+            format_size(self.image_bytes),
+            format_size(self.budget_bytes)
+        );
+        if let Some(bytes) = self.binary_bytes {
+            let _ = writeln!(out, "binary   {}", format_size(bytes));
+        }
+        let _ = writeln!(out, "build    {:.1} s", self.build_seconds);
+        for (index, step) in self.steps.iter().enumerate() {
+            let label = if index == 0 { "smoke" } else { "" };
+            let mark = if step.ok { "ok  " } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "{label:<8} {mark} {:<12} {} ({:.1} s)",
+                step.name, step.detail, step.seconds
+            );
+        }
+        if !self.largest_layers.is_empty() {
+            let _ = writeln!(out, "largest layers:");
+            for layer in &self.largest_layers {
+                let created_by: String = layer.created_by.chars().take(100).collect();
+                let _ = writeln!(out, "  {:>10}  {created_by}", format_size(layer.bytes));
+            }
+        }
+        let verdict = if self.ok { "OK" } else { "FAILED" };
+        let _ = writeln!(out, "{verdict}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        Report {
+            ok: false,
+            image: "demo:0.1.0".into(),
+            image_id: "sha256:abc".into(),
+            engine: "docker".into(),
+            runtime: "scratch".into(),
+            kind: "service".into(),
+            build_seconds: 12.34,
+            image_bytes: 3_475_959,
+            budget_bytes: 3_000_000,
+            binary_bytes: Some(3_253_824),
+            steps: vec![
+                Step {
+                    name: "version".into(),
+                    ok: true,
+                    detail: "demo 0.1.0".into(),
+                    seconds: 0.41,
+                },
+                Step {
+                    name: "stop".into(),
+                    ok: false,
+                    detail: "took 10.2 s".into(),
+                    seconds: 10.2,
+                },
+            ],
+            largest_layers: vec![Layer {
+                bytes: 3_253_824,
+                created_by: "COPY /demo /demo".into(),
+            }],
+            errors: vec!["stop took 10.2 s".into()],
+        }
+    }
+
+    #[test]
+    fn human_summary() {
+        let expected = "\
+image    demo:0.1.0 (scratch, service)
+size     3.48 MB of 3.00 MB budget (116%)
+binary   3.25 MB
+build    12.3 s
+smoke    ok   version      demo 0.1.0 (0.4 s)
+         FAIL stop         took 10.2 s (10.2 s)
+largest layers:
+     3.25 MB  COPY /demo /demo
+FAILED
+";
+        assert_eq!(report().human(), expected);
+    }
+
+    #[test]
+    fn json_has_the_fields_ci_reads() {
+        let json = serde_json::to_value(report()).unwrap();
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["image_bytes"], 3_475_959);
+        assert_eq!(json["steps"][1]["name"], "stop");
+        assert_eq!(json["largest_layers"][0]["bytes"], 3_253_824);
+    }
+}

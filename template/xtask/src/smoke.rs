@@ -1,0 +1,452 @@
+//! The smoke test: the image's own binary, run in locked-down containers that are always
+//! removed (on success, on failure, and on Ctrl-C).
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail, ensure};
+use xshell::{Shell, cmd};
+
+use crate::{
+    budget::format_size,
+    elf,
+    engine::{Engine, Image},
+    project::Project,
+    report::Step,
+};
+
+/// Every container run gets these: what production should use, so the test proves it works.
+const LOCKED_DOWN: [&str; 5] = [
+    "--read-only",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+];
+
+/// `docker stop` must finish well inside its 10 s grace period: the binary handles SIGTERM.
+const STOP_LIMIT: Duration = Duration::from_secs(2);
+const HEALTHY_LIMIT: Duration = Duration::from_secs(30);
+
+/// (engine program, container name) of the containers that exist right now.
+static LIVE: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// On Ctrl-C, removes the containers this process created, then exits 130.
+pub fn remove_containers_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        let live = LIVE.lock().map(|live| live.clone()).unwrap_or_default();
+        if let Ok(sh) = Shell::new() {
+            for (program, name) in &live {
+                let _ = cmd!(sh, "{program} rm --force {name}")
+                    .quiet()
+                    .ignore_stdout()
+                    .ignore_stderr()
+                    .run();
+            }
+        }
+        eprintln!("\ninterrupted: removed {} container(s)", live.len());
+        std::process::exit(130);
+    });
+    if let Err(error) = installed {
+        eprintln!("warning: containers may be left behind on Ctrl-C: {error}");
+    }
+}
+
+/// A named container that is removed when this value is dropped.
+struct Container<'a> {
+    engine: &'a Engine,
+    sh: &'a Shell,
+    name: String,
+}
+
+impl<'a> Container<'a> {
+    fn name(engine: &'a Engine, sh: &'a Shell, purpose: &str) -> Container<'a> {
+        let name = format!("xtask-{purpose}-{}", std::process::id());
+        if let Ok(mut live) = LIVE.lock() {
+            live.push((engine.program.clone(), name.clone()));
+        }
+        Container { engine, sh, name }
+    }
+
+    fn logs(&self) -> String {
+        let (program, name) = (&self.engine.program, &self.name);
+        match cmd!(self.sh, "{program} logs {name}")
+            .quiet()
+            .ignore_status()
+            .output()
+        {
+            Ok(output) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            Err(error) => format!("(no logs: {error})"),
+        }
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        let (program, name) = (&self.engine.program, &self.name);
+        let _ = cmd!(self.sh, "{program} rm --force {name}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .ignore_status()
+            .run();
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|(_, live_name)| live_name != name);
+        }
+    }
+}
+
+/// Runs `f` as a named step, timing it; its `Ok` text or its error becomes the detail.
+fn step(name: &str, f: impl FnOnce() -> anyhow::Result<String>) -> Step {
+    let started = Instant::now();
+    let result = f();
+    let seconds = started.elapsed().as_secs_f64();
+    let (ok, detail) = match result {
+        Ok(detail) => (true, detail),
+        Err(error) => (false, format!("{error:#}")),
+    };
+    Step {
+        name: name.to_owned(),
+        ok,
+        detail,
+        seconds,
+    }
+}
+
+pub struct Smoke<'a> {
+    pub engine: &'a Engine,
+    pub sh: &'a Shell,
+    pub tag: &'a str,
+    pub image: &'a Image,
+    pub project: &'a Project,
+}
+
+impl Smoke<'_> {
+    /// Every check, in order; a failed step does not stop the others. Also returns the size
+    /// of the binary in the image, when it could be read.
+    pub fn run(&self) -> (Vec<Step>, Option<u64>) {
+        let mut binary_bytes = None;
+        let mut steps = vec![
+            step("user", || self.user()),
+            step("labels", || self.labels()),
+            step("binary", || {
+                let (bytes, detail) = self.binary()?;
+                binary_bytes = Some(bytes);
+                Ok(detail)
+            }),
+            step("version", || self.version()),
+            step("self-check", || self.self_check()),
+        ];
+        if self.image.config.healthcheck.is_some() {
+            steps.extend(self.service());
+        }
+        (steps, binary_bytes)
+    }
+
+    fn user(&self) -> anyhow::Result<String> {
+        ensure!(
+            !self.image.runs_as_root(),
+            "the image runs as root: add `USER 10001:10001` to the final stage"
+        );
+        Ok(format!("runs as {}", self.image.config.user))
+    }
+
+    fn labels(&self) -> anyhow::Result<String> {
+        let key = "org.opencontainers.image.version";
+        let version = self.image.label(key).unwrap_or("(none)");
+        ensure!(
+            version == self.project.version,
+            "label {key} is {version} but Cargo.toml says {}: build with \
+             --build-arg VERSION={}",
+            self.project.version,
+            self.project.version
+        );
+        Ok(format!("{key}={version}"))
+    }
+
+    /// Copies the binary out of the image and checks that it is static.
+    fn binary(&self) -> anyhow::Result<(u64, String)> {
+        let Some(path) = self.image.binary() else {
+            bail!("the image has no ENTRYPOINT: set ENTRYPOINT [\"/<binary>\"]");
+        };
+        let (program, tag) = (&self.engine.program, self.tag);
+        let container = Container::name(self.engine, self.sh, "binary");
+        let name = &container.name;
+        cmd!(self.sh, "{program} create --name {name} {tag}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("creating a container to copy the binary from")?;
+        let dir = self.sh.create_temp_dir()?;
+        let local = dir.path().join("binary");
+        cmd!(self.sh, "{program} cp {name}:{path} {local}")
+            .quiet()
+            .run()
+            .with_context(|| format!("copying {path} out of the image"))?;
+        let bytes = std::fs::read(&local)?;
+        if let Some(interpreter) = elf::interpreter(&bytes)? {
+            bail!(
+                "{path} is dynamically linked (needs {interpreter}): build for \
+                 x86_64-unknown-linux-musl with target-feature=+crt-static"
+            );
+        }
+        let size = bytes.len() as u64;
+        Ok((size, format!("{path}, {}, static", format_size(size))))
+    }
+
+    /// `docker run --rm` with the locked-down flags; the output when it exits 0.
+    fn run_once(&self, args: &[&str]) -> anyhow::Result<String> {
+        let (program, tag) = (&self.engine.program, self.tag);
+        let container = Container::name(self.engine, self.sh, "run");
+        let name = &container.name;
+        let output = cmd!(
+            self.sh,
+            "{program} run --rm --name {name} {LOCKED_DOWN...} {tag} {args...}"
+        )
+        .quiet()
+        .ignore_status()
+        .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!(
+                "`{}` exited with {}; its output:\n{stdout}{stderr}",
+                args.join(" "),
+                output.status
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// Proves the image ships the real binary, not a placeholder from a cached layer.
+    fn version(&self) -> anyhow::Result<String> {
+        let stdout = self.run_once(&["--version"])?;
+        let expected = format!("{} {}", self.project.name, self.project.version);
+        ensure!(
+            stdout.trim() == expected,
+            "`--version` printed {:?}, expected {expected:?}: the image does not run the \
+             binary built from these sources (a stale build layer?); rebuild with --no-cache",
+            stdout.trim()
+        );
+        Ok(expected)
+    }
+
+    fn self_check(&self) -> anyhow::Result<String> {
+        let stdout = self.run_once(&["self-check"])?;
+        let facts = parse_facts(&stdout);
+        check_self(&facts)
+    }
+
+    /// The service: healthy by its own HEALTHCHECK, answering from the host, stopping fast.
+    fn service(&self) -> Vec<Step> {
+        let Some(port) = self.image.tcp_port() else {
+            let fail = step("healthy", || {
+                bail!("the image has a HEALTHCHECK but no EXPOSE")
+            });
+            return vec![fail];
+        };
+        let (program, tag) = (&self.engine.program, self.tag);
+        let container = Container::name(self.engine, self.sh, "service");
+        let name = &container.name;
+        let publish = format!("127.0.0.1::{port}");
+        let started = cmd!(
+            self.sh,
+            "{program} run --detach --name {name} {LOCKED_DOWN...} --publish {publish}
+             --health-interval 1s {tag}"
+        )
+        .quiet()
+        .ignore_stdout()
+        .run();
+        if let Err(error) = started {
+            return vec![step("healthy", || {
+                Err(error).context("starting the service")
+            })];
+        }
+        let healthy = step("healthy", || self.wait_healthy(&container));
+        if !healthy.ok {
+            return vec![healthy];
+        }
+        let get = step("GET /health", || {
+            let inspected = self.engine.container(self.sh, name)?;
+            let Some(host_port) = inspected.host_port(port) else {
+                bail!("port {port} is not published");
+            };
+            http_get_health(host_port)
+        });
+        let stop = step("stop", || {
+            let started = Instant::now();
+            cmd!(self.sh, "{program} stop --time 10 {name}")
+                .quiet()
+                .ignore_stdout()
+                .run()?;
+            let took = started.elapsed();
+            let exit_code = self.engine.container(self.sh, name)?.state.exit_code;
+            check_stop(took, exit_code)
+        });
+        vec![healthy, get, stop]
+    }
+
+    fn wait_healthy(&self, container: &Container) -> anyhow::Result<String> {
+        let started = Instant::now();
+        loop {
+            let inspected = self.engine.container(self.sh, &container.name)?;
+            if !inspected.state.running {
+                bail!(
+                    "the container {} (exit code {}) before it became healthy; its output:\n{}",
+                    inspected.state.status,
+                    inspected.state.exit_code,
+                    container.logs()
+                );
+            }
+            let Some(health) = &inspected.state.health else {
+                bail!("the engine reports no health state: does the image have a HEALTHCHECK?");
+            };
+            match health.status.as_str() {
+                "healthy" => {
+                    return Ok(format!("after {:.1} s", started.elapsed().as_secs_f64()));
+                }
+                "unhealthy" => bail!(
+                    "HEALTHCHECK reports unhealthy (last probe: {}); output:\n{}",
+                    inspected.last_probe().unwrap_or_default(),
+                    container.logs()
+                ),
+                _ if started.elapsed() > HEALTHY_LIMIT => bail!(
+                    "not healthy after {} s (last probe: {}); output:\n{}",
+                    HEALTHY_LIMIT.as_secs(),
+                    inspected.last_probe().unwrap_or_else(|| "none yet".into()),
+                    container.logs()
+                ),
+                _ => std::thread::sleep(Duration::from_millis(250)),
+            }
+        }
+    }
+}
+
+/// `key: value` lines, as the binary's `self-check` prints them.
+pub fn parse_facts(text: &str) -> Vec<(&str, &str)> {
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(key, value)| (key.trim(), value.trim()))
+        .collect()
+}
+
+/// musl, jemalloc, and a CA bundle that loads: what a static TLS-capable image needs.
+pub fn check_self(facts: &[(&str, &str)]) -> anyhow::Result<String> {
+    let fact = |key: &str| {
+        facts
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map_or("(missing)", |(_, value)| *value)
+    };
+    let mut problems = Vec::new();
+    if fact("libc") != "musl" {
+        problems.push(format!("libc is {}, expected musl", fact("libc")));
+    }
+    if fact("allocator") != "jemalloc" {
+        problems.push(format!(
+            "allocator is {}, expected jemalloc",
+            fact("allocator")
+        ));
+    }
+    let roots: usize = fact("ca_roots").parse().unwrap_or(0);
+    if roots == 0 {
+        let errors: Vec<&str> = facts
+            .iter()
+            .filter(|(key, _)| *key == "ca_error")
+            .map(|(_, value)| *value)
+            .collect();
+        problems.push(format!(
+            "no CA roots loaded ({}): copy a CA bundle to /etc/ssl/certs/ca-certificates.crt",
+            if errors.is_empty() {
+                "no error reported".to_owned()
+            } else {
+                errors.join("; ")
+            }
+        ));
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("; "));
+    Ok(format!("musl, jemalloc, {roots} CA roots"))
+}
+
+pub fn check_stop(took: Duration, exit_code: i64) -> anyhow::Result<String> {
+    let seconds = took.as_secs_f64();
+    ensure!(
+        took <= STOP_LIMIT,
+        "`stop` took {seconds:.1} s (limit {} s): the process ignores SIGTERM, so the engine \
+         killed it after the grace period; as PID 1 it must handle SIGTERM itself",
+        STOP_LIMIT.as_secs()
+    );
+    ensure!(
+        exit_code == 0,
+        "exited with code {exit_code} after SIGTERM, expected 0"
+    );
+    Ok(format!("{seconds:.1} s, exit 0"))
+}
+
+/// A plain HTTP/1.1 request: the xtask needs no HTTP client for one GET.
+fn http_get_health(port: u16) -> anyhow::Result<String> {
+    let address = format!("127.0.0.1:{port}");
+    let mut stream =
+        TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.lines().next().unwrap_or("");
+    ensure!(
+        status.split_whitespace().nth(1) == Some("200"),
+        "GET http://{address}/health answered {status:?}"
+    );
+    Ok(format!("200 from {address}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_check_facts_are_parsed_and_judged() {
+        let good = "name: demo\nversion: 0.1.0\nlibc: musl\nallocator: jemalloc\nca_roots: 146\n";
+        assert_eq!(
+            check_self(&parse_facts(good)).unwrap(),
+            "musl, jemalloc, 146 CA roots"
+        );
+
+        let bad = "libc: gnu\nallocator: system\nca_roots: 0\nca_error: no such file\n";
+        let error = check_self(&parse_facts(bad)).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "libc is gnu, expected musl; allocator is system, expected jemalloc; no CA roots \
+             loaded (no such file): copy a CA bundle to /etc/ssl/certs/ca-certificates.crt"
+        );
+        let error = check_self(&parse_facts("")).unwrap_err().to_string();
+        assert!(
+            error.starts_with("libc is (missing), expected musl"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn stop_must_be_fast_and_clean() {
+        assert_eq!(
+            check_stop(Duration::from_millis(300), 0).unwrap(),
+            "0.3 s, exit 0"
+        );
+        let slow = check_stop(Duration::from_secs(10), 137)
+            .unwrap_err()
+            .to_string();
+        assert!(slow.contains("ignores SIGTERM"), "{slow}");
+        let failed = check_stop(Duration::from_millis(100), 1)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(failed, "exited with code 1 after SIGTERM, expected 0");
+    }
+}
