@@ -134,6 +134,7 @@ impl flags::Docker {
             }
             build_arg("RUNTIME_IMAGE", image);
         }
+        args.extend(self.build_flags.iter().cloned());
         eprintln!("$ {program} build {} .", args.join(" "));
         let mut command: Command = cmd!(sh, "{program} build {args...} .")
             .env("DOCKER_BUILDKIT", "1")

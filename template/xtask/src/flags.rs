@@ -15,6 +15,8 @@ options:
   --no-cache              build without the engine's layer cache
   --builder-image IMAGE   base of the build stages (default: the Dockerfile's BUILDER_IMAGE)
   --runtime-image IMAGE   base of the final stage, for alpine and distroless (mirrors)
+  --build-flag ARG        extra argument for the engine's build, repeatable
+                          (e.g. --build-flag=--load --build-flag=--cache-from=type=gha)
   --budget SIZE           override [workspace.metadata.docker] size-budget, e.g. \"6 MB\"
   --json                  print the report as JSON on stdout (build output goes to stderr)
   -h, --help              this help";
@@ -33,6 +35,7 @@ pub struct Docker {
     pub builder_image: Option<String>,
     pub runtime_image: Option<String>,
     pub budget: Option<String>,
+    pub build_flags: Vec<String>,
     pub json: bool,
 }
 
@@ -53,6 +56,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
             Long("builder-image") => docker.builder_image = value(&mut parser, "builder-image")?,
             Long("runtime-image") => docker.runtime_image = value(&mut parser, "runtime-image")?,
             Long("budget") => docker.budget = value(&mut parser, "budget")?,
+            Long("build-flag") => docker.build_flags.extend(value(&mut parser, "build-flag")?),
             Long("no-cache") => docker.no_cache = true,
             Long("json") => docker.json = true,
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -81,7 +85,7 @@ mod tests {
     fn parses_every_option() {
         let Command::Docker(docker) = parse_str(
             "docker --engine podman --tag x:1 --no-cache --builder-image b --runtime-image r \
-             --budget 6MB --json",
+             --budget 6MB --json --build-flag=--load --build-flag --cache-from=type=gha",
         )
         .unwrap() else {
             panic!("not docker")
@@ -92,6 +96,7 @@ mod tests {
         assert_eq!(docker.builder_image.as_deref(), Some("b"));
         assert_eq!(docker.runtime_image.as_deref(), Some("r"));
         assert_eq!(docker.budget.as_deref(), Some("6MB"));
+        assert_eq!(docker.build_flags, ["--load", "--cache-from=type=gha"]);
     }
 
     #[test]
