@@ -2,6 +2,7 @@
 
 use std::{
     io::{BufRead, BufReader, Write},
+    path::Path,
     process::{Command, Stdio},
     time::Instant,
 };
@@ -11,6 +12,7 @@ use xshell::{Shell, cmd};
 
 use crate::{
     budget,
+    cache::{self, Change},
     engine::{Engine, Flavor},
     flags, project,
     report::{Layer, Report},
@@ -35,10 +37,15 @@ impl flags::Docker {
             .tag
             .clone()
             .unwrap_or_else(|| format!("{}:{}", project.name, project.version));
+        let builder = Builder {
+            engine: &engine,
+            sh: &sh,
+            args: self.build_args(&engine, &project)?,
+        };
         smoke::remove_containers_on_ctrl_c();
 
         let started = Instant::now();
-        self.build(&engine, &sh, &tag, &project)?;
+        builder.build(&project.root, &tag)?;
         let build_seconds = started.elapsed().as_secs_f64();
 
         let image = engine.image(&sh, &tag)?;
@@ -50,10 +57,25 @@ impl flags::Docker {
             project: &project,
         };
         let (steps, binary_bytes) = smoke.run();
+        let mut changes = Vec::new();
+        if self.check_cache {
+            changes.extend([Change::Touch, Change::Source]);
+        }
+        if self.check_version_bump {
+            changes.push(Change::VersionBump);
+        }
+        let cache_checks = cache::check(&builder, &sh, &project, &changes);
+
         let mut errors: Vec<String> = steps
             .iter()
             .filter(|step| !step.ok)
             .map(|step| format!("{}: {}", step.name, step.detail))
+            .chain(
+                cache_checks
+                    .iter()
+                    .filter(|check| !check.ok)
+                    .map(|check| format!("cache ({}): {}", check.change, check.detail)),
+            )
             .collect();
         let mut largest_layers = Vec::new();
         if let Err(over) = budget::check(image.size, budget_bytes) {
@@ -65,23 +87,28 @@ impl flags::Docker {
                 .map(|(bytes, created_by)| Layer { bytes, created_by })
                 .collect();
         }
+        let kind = if image.config.healthcheck.is_some() {
+            "service"
+        } else {
+            "cli"
+        };
         let report = Report {
             ok: errors.is_empty(),
             image: tag.clone(),
             image_id: image.id.clone(),
             engine: engine.program.clone(),
             runtime: project.docker.runtime.clone(),
-            kind: if image.config.healthcheck.is_some() {
-                "service"
-            } else {
-                "cli"
-            }
-            .to_owned(),
+            kind: kind.to_owned(),
+            profile: self
+                .profile
+                .clone()
+                .unwrap_or_else(|| "container".to_owned()),
             build_seconds,
             image_bytes: image.size,
             budget_bytes,
             binary_bytes,
             steps,
+            cache_checks,
             largest_layers,
             errors,
         };
@@ -100,17 +127,13 @@ impl flags::Docker {
         Ok(())
     }
 
-    /// Streams the engine's build output to stderr (stdout is kept for `--json`) and turns
-    /// the failures people hit most into instructions.
-    fn build(
+    /// Everything `build` passes but the tag and the context.
+    fn build_args(
         &self,
         engine: &Engine,
-        sh: &Shell,
-        tag: &str,
         project: &project::Project,
-    ) -> anyhow::Result<()> {
-        let program = &engine.program;
-        let mut args = vec!["--tag".to_owned(), tag.to_owned()];
+    ) -> anyhow::Result<Vec<String>> {
+        let mut args = Vec::new();
         if engine.flavor == Flavor::Docker {
             args.push("--progress=plain".to_owned());
         }
@@ -125,6 +148,9 @@ impl flags::Docker {
         if let Some(source) = &project.repository {
             build_arg("SOURCE", source);
         }
+        if let Some(profile) = &self.profile {
+            build_arg("CARGO_PROFILE", profile);
+        }
         if let Some(image) = &self.builder_image {
             build_arg("BUILDER_IMAGE", image);
         }
@@ -135,8 +161,28 @@ impl flags::Docker {
             build_arg("RUNTIME_IMAGE", image);
         }
         args.extend(self.build_flags.iter().cloned());
-        eprintln!("$ {program} build {} .", args.join(" "));
-        let mut command: Command = cmd!(sh, "{program} build {args...} .")
+        Ok(args)
+    }
+}
+
+/// Builds images with the engine, always with the same arguments.
+pub struct Builder<'a> {
+    pub engine: &'a Engine,
+    pub sh: &'a Shell,
+    pub args: Vec<String>,
+}
+
+impl Builder<'_> {
+    /// Builds the context `dir` as `tag`, streaming the engine's output to stderr (stdout is
+    /// kept for `--json`); returns that output. Failures people hit most get a hint.
+    pub fn build(&self, dir: &Path, tag: &str) -> anyhow::Result<Vec<String>> {
+        let (program, args) = (&self.engine.program, &self.args);
+        eprintln!(
+            "$ {program} build --tag {tag} {} {}",
+            args.join(" "),
+            dir.display()
+        );
+        let mut command: Command = cmd!(self.sh, "{program} build --tag {tag} {args...} {dir}")
             .env("DOCKER_BUILDKIT", "1")
             .into();
         let mut child = command
@@ -144,24 +190,31 @@ impl flags::Docker {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("running `{program} build`"))?;
-        let mut tail: Vec<String> = Vec::new();
+        let mut log = Vec::new();
         let mut stderr = std::io::stderr();
         for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
             let line = line?;
             let _ = writeln!(stderr, "{line}");
-            tail.push(line);
-            if tail.len() > 200 {
-                tail.remove(0);
-            }
+            log.push(line);
         }
         let status = child.wait()?;
         if !status.success() {
             bail!(
                 "`{program} build` failed ({status}){}",
-                build_hint(&tail.join("\n"))
+                build_hint(&log.join("\n"))
             );
         }
-        Ok(())
+        Ok(log)
+    }
+
+    pub fn remove_image(&self, tag: &str) {
+        let program = &self.engine.program;
+        let _ = cmd!(self.sh, "{program} rmi {tag}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .ignore_status()
+            .run();
     }
 }
 

@@ -17,6 +17,13 @@ options:
   --runtime-image IMAGE   base of the final stage, for alpine and distroless (mirrors)
   --build-flag ARG        extra argument for the engine's build, repeatable
                           (e.g. --build-flag=--load --build-flag=--cache-from=type=gha)
+  --profile NAME          cargo profile to ship (default: the Dockerfile's, `container`;
+                          `release` is the smallest binary, fat LTO, slower to rebuild)
+  --check-cache           after the build, prove the layer cache works: rebuild a copy of the
+                          build context untouched (nothing may compile) and with a source-only
+                          change (only this crate may compile); report crates and seconds
+  --check-version-bump    with --check-cache, also rebuild with the package version bumped
+                          (no dependency may compile)
   --budget SIZE           override [workspace.metadata.docker] size-budget, e.g. \"6 MB\"
   --json                  print the report as JSON on stdout (build output goes to stderr)
   -h, --help              this help";
@@ -36,6 +43,9 @@ pub struct Docker {
     pub runtime_image: Option<String>,
     pub budget: Option<String>,
     pub build_flags: Vec<String>,
+    pub profile: Option<String>,
+    pub check_cache: bool,
+    pub check_version_bump: bool,
     pub json: bool,
 }
 
@@ -57,11 +67,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
             Long("runtime-image") => docker.runtime_image = value(&mut parser, "runtime-image")?,
             Long("budget") => docker.budget = value(&mut parser, "budget")?,
             Long("build-flag") => docker.build_flags.extend(value(&mut parser, "build-flag")?),
+            Long("profile") => docker.profile = value(&mut parser, "profile")?,
+            Long("check-cache") => docker.check_cache = true,
+            Long("check-version-bump") => docker.check_version_bump = true,
             Long("no-cache") => docker.no_cache = true,
             Long("json") => docker.json = true,
             Short('h') | Long("help") => return Ok(Command::Help),
             other => bail!("{}", other.unexpected()),
         }
+    }
+    if docker.check_version_bump && !docker.check_cache {
+        bail!("--check-version-bump needs --check-cache");
     }
     Ok(Command::Docker(docker))
 }
@@ -85,7 +101,8 @@ mod tests {
     fn parses_every_option() {
         let Command::Docker(docker) = parse_str(
             "docker --engine podman --tag x:1 --no-cache --builder-image b --runtime-image r \
-             --budget 6MB --json --build-flag=--load --build-flag --cache-from=type=gha",
+             --budget 6MB --json --build-flag=--load --build-flag --cache-from=type=gha \
+             --profile release --check-cache --check-version-bump",
         )
         .unwrap() else {
             panic!("not docker")
@@ -97,6 +114,8 @@ mod tests {
         assert_eq!(docker.runtime_image.as_deref(), Some("r"));
         assert_eq!(docker.budget.as_deref(), Some("6MB"));
         assert_eq!(docker.build_flags, ["--load", "--cache-from=type=gha"]);
+        assert_eq!(docker.profile.as_deref(), Some("release"));
+        assert!(docker.check_cache && docker.check_version_bump);
     }
 
     #[test]
@@ -108,6 +127,10 @@ mod tests {
             ),
             ("docker --frobnicate", "invalid option '--frobnicate'"),
             ("docker --tag", "--tag needs a value"),
+            (
+                "docker --check-version-bump",
+                "--check-version-bump needs --check-cache",
+            ),
         ] {
             let error = format!("{:#}", parse_str(line).unwrap_err());
             assert!(error.contains(message), "{line}: {error}");

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::budget::format_size;
+use crate::{budget::format_size, cache::CacheCheck};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -15,11 +15,15 @@ pub struct Report {
     pub runtime: String,
     /// "service" when the image has a HEALTHCHECK, else "cli".
     pub kind: String,
+    /// The cargo profile the image was built with.
+    pub profile: String,
     pub build_seconds: f64,
     pub image_bytes: u64,
     pub budget_bytes: u64,
     pub binary_bytes: Option<u64>,
     pub steps: Vec<Step>,
+    /// `--check-cache`: rebuilds of a changed copy of the context.
+    pub cache_checks: Vec<CacheCheck>,
     /// Only filled when the image is over budget.
     pub largest_layers: Vec<Layer>,
     /// Every failure, each saying what to do about it.
@@ -58,7 +62,11 @@ impl Report {
         if let Some(bytes) = self.binary_bytes {
             let _ = writeln!(out, "binary   {}", format_size(bytes));
         }
-        let _ = writeln!(out, "build    {:.1} s", self.build_seconds);
+        let _ = writeln!(
+            out,
+            "build    {:.1} s (profile {})",
+            self.build_seconds, self.profile
+        );
         for (index, step) in self.steps.iter().enumerate() {
             let label = if index == 0 { "smoke" } else { "" };
             let mark = if step.ok { "ok  " } else { "FAIL" };
@@ -66,6 +74,15 @@ impl Report {
                 out,
                 "{label:<8} {mark} {:<12} {} ({:.1} s)",
                 step.name, step.detail, step.seconds
+            );
+        }
+        for (index, check) in self.cache_checks.iter().enumerate() {
+            let label = if index == 0 { "cache" } else { "" };
+            let mark = if check.ok { "ok  " } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "{label:<8} {mark} {:<12} {} ({:.1} s)",
+                check.change, check.detail, check.seconds
             );
         }
         if !self.largest_layers.is_empty() {
@@ -93,6 +110,7 @@ mod tests {
             engine: "docker".into(),
             runtime: "scratch".into(),
             kind: "service".into(),
+            profile: "container".into(),
             build_seconds: 12.34,
             image_bytes: 3_475_959,
             budget_bytes: 3_000_000,
@@ -111,6 +129,13 @@ mod tests {
                     seconds: 10.2,
                 },
             ],
+            cache_checks: vec![CacheCheck {
+                change: "source".into(),
+                ok: true,
+                seconds: 4.56,
+                compiled: vec!["demo".into()],
+                detail: "1 crate compiled (demo)".into(),
+            }],
             largest_layers: vec![Layer {
                 bytes: 3_253_824,
                 created_by: "COPY /demo /demo".into(),
@@ -125,9 +150,10 @@ mod tests {
 image    demo:0.1.0 (scratch, service)
 size     3.48 MB of 3.00 MB budget (116%)
 binary   3.25 MB
-build    12.3 s
+build    12.3 s (profile container)
 smoke    ok   version      demo 0.1.0 (0.4 s)
          FAIL stop         took 10.2 s (10.2 s)
+cache    ok   source       1 crate compiled (demo) (4.6 s)
 largest layers:
      3.25 MB  COPY /demo /demo
 FAILED
@@ -142,5 +168,6 @@ FAILED
         assert_eq!(json["image_bytes"], 3_475_959);
         assert_eq!(json["steps"][1]["name"], "stop");
         assert_eq!(json["largest_layers"][0]["bytes"], 3_253_824);
+        assert_eq!(json["cache_checks"][0]["compiled"][0], "demo");
     }
 }

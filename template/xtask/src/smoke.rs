@@ -202,28 +202,8 @@ impl Smoke<'_> {
         Ok((size, format!("{path}, {}, static", format_size(size))))
     }
 
-    /// `docker run --rm` with the locked-down flags; the output when it exits 0.
     fn run_once(&self, args: &[&str]) -> anyhow::Result<String> {
-        let (program, tag) = (&self.engine.program, self.tag);
-        let container = Container::name(self.engine, self.sh, "run");
-        let name = &container.name;
-        let output = cmd!(
-            self.sh,
-            "{program} run --rm --name {name} {LOCKED_DOWN...} {tag} {args...}"
-        )
-        .quiet()
-        .ignore_status()
-        .output()?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!(
-                "`{}` exited with {}; its output:\n{stdout}{stderr}",
-                args.join(" "),
-                output.status
-            );
-        }
-        Ok(stdout)
+        run_once(self.engine, self.sh, self.tag, args)
     }
 
     /// Proves the image ships the real binary, not a placeholder from a cached layer.
@@ -328,6 +308,30 @@ impl Smoke<'_> {
             }
         }
     }
+}
+
+/// `docker run --rm` with the locked-down flags; the output when it exits 0.
+pub fn run_once(engine: &Engine, sh: &Shell, tag: &str, args: &[&str]) -> anyhow::Result<String> {
+    let program = &engine.program;
+    let container = Container::name(engine, sh, "run");
+    let name = &container.name;
+    let output = cmd!(
+        sh,
+        "{program} run --rm --name {name} {LOCKED_DOWN...} {tag} {args...}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        bail!(
+            "`{}` exited with {}; its output:\n{stdout}{stderr}",
+            args.join(" "),
+            output.status
+        );
+    }
+    Ok(stdout)
 }
 
 /// `key: value` lines, as the binary's `self-check` prints them.
