@@ -1,0 +1,66 @@
+//! `cargo xtask test`: the repository's test command, `cargo test --workspace --locked`, with
+//! the optional suites it runs named up front and the time it took at the end.
+
+use std::{env, time::Instant};
+
+use anyhow::{Context, bail};
+use xshell::{Shell, cmd};
+
+use crate::flags;
+
+impl flags::Test {
+    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let docker = Docker::from_env();
+        if env::var("CI").is_ok_and(|ci| ci == "true") && !docker.enabled {
+            bail!(
+                "CI=true but RUST_ALPINE_DOCKER is not 1: CI must build and run the images, and there a missing engine is a failure, not a skip; set RUST_ALPINE_DOCKER=1"
+            );
+        }
+        eprintln!("suites:");
+        eprintln!(
+            "  tidy, answers, matrix (each kind x runtime: fmt, clippy, tests, dependency tree): enabled"
+        );
+        eprintln!("  docker e2e: {}", docker.describe());
+
+        let started = Instant::now();
+        let cargo = crate::cargo();
+        let args = self.args;
+        let result = cmd!(sh, "{cargo} test --workspace --locked -- {args...}").run();
+        let elapsed = started.elapsed().as_secs_f64();
+        result.with_context(|| {
+            format!("tests failed after {elapsed:.1} s; the failing test's output is above")
+        })?;
+        eprintln!("all tests passed in {elapsed:.1} s");
+        Ok(())
+    }
+}
+
+/// The Docker e2e suite's switches, read by `xtask/render/tests/it/docker.rs` as well.
+struct Docker {
+    enabled: bool,
+    engine: String,
+    builder_image: Option<String>,
+}
+
+impl Docker {
+    fn from_env() -> Docker {
+        Docker {
+            enabled: env::var("RUST_ALPINE_DOCKER").is_ok_and(|value| value == "1"),
+            engine: env::var("DOCKER").unwrap_or_else(|_| "docker".to_owned()),
+            builder_image: env::var("RUST_ALPINE_BUILDER_IMAGE")
+                .ok()
+                .filter(|image| !image.is_empty()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        if !self.enabled {
+            return "skipped (set RUST_ALPINE_DOCKER=1 to build and run the images)".to_owned();
+        }
+        let image = match &self.builder_image {
+            Some(image) => format!("builder image {image} (RUST_ALPINE_BUILDER_IMAGE)"),
+            None => "the Dockerfile's builder image".to_owned(),
+        };
+        format!("enabled (engine: {} ($DOCKER), {image})", self.engine)
+    }
+}
