@@ -45,7 +45,7 @@ impl flags::Docker {
         smoke::remove_containers_on_ctrl_c();
 
         let started = Instant::now();
-        builder.build(&project.root, &tag)?;
+        let log = builder.build(&project.root, &tag)?;
         let build_seconds = started.elapsed().as_secs_f64();
 
         let image = engine.image(&sh, &tag)?;
@@ -104,6 +104,7 @@ impl flags::Docker {
                 .clone()
                 .unwrap_or_else(|| "container".to_owned()),
             build_seconds,
+            compiled: cache::compiled_crates(&log),
             image_bytes: image.size,
             budget_bytes,
             binary_bytes,

@@ -18,6 +18,8 @@ pub struct Report {
     /// The cargo profile the image was built with.
     pub profile: String,
     pub build_seconds: f64,
+    /// The crates cargo compiled in this build (none when every layer came from the cache).
+    pub compiled: Vec<String>,
     pub image_bytes: u64,
     pub budget_bytes: u64,
     pub binary_bytes: Option<u64>,
@@ -64,8 +66,13 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "build    {:.1} s (profile {})",
-            self.build_seconds, self.profile
+            "build    {:.1} s (profile {}, {} compiled)",
+            self.build_seconds,
+            self.profile,
+            match self.compiled.len() {
+                1 => "1 crate".to_owned(),
+                count => format!("{count} crates"),
+            }
         );
         for (index, step) in self.steps.iter().enumerate() {
             let label = if index == 0 { "smoke" } else { "" };
@@ -112,6 +119,7 @@ mod tests {
             kind: "service".into(),
             profile: "container".into(),
             build_seconds: 12.34,
+            compiled: vec!["demo".into()],
             image_bytes: 3_475_959,
             budget_bytes: 3_000_000,
             binary_bytes: Some(3_253_824),
@@ -150,7 +158,7 @@ mod tests {
 image    demo:0.1.0 (scratch, service)
 size     3.48 MB of 3.00 MB budget (116%)
 binary   3.25 MB
-build    12.3 s (profile container)
+build    12.3 s (profile container, 1 crate compiled)
 smoke    ok   version      demo 0.1.0 (0.4 s)
          FAIL stop         took 10.2 s (10.2 s)
 cache    ok   source       1 crate compiled (demo) (4.6 s)
