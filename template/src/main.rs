@@ -7,13 +7,14 @@ use {{crate_name}}::fetch;
 {%- endif %}
 use {{crate_name}}::{NAME, VERSION, self_check};
 
+// Printed after "usage: NAME ": the name is left out so that no line's length depends on it.
 {% if kind == "service" -%}
-const USAGE: &str = "usage: {{project-name}} [serve | healthcheck | self-check | --version]
+const USAGE: &str = "[serve | healthcheck | self-check | --version]
   serve        run the HTTP service on $PORT (the default command)
   healthcheck  exit 0 when the service on $PORT answers GET /health, 1 otherwise
   self-check   print libc, allocator and CA roots of this build";
 {%- else -%}
-const USAGE: &str = "usage: {{project-name}} [fetch URL | self-check | --version]
+const USAGE: &str = "[fetch URL | self-check | --version]
   fetch URL    GET the URL and print its status and size; exit 1 unless it succeeded
   self-check   print libc, allocator and CA roots of this build";
 {%- endif %}
@@ -49,9 +50,9 @@ async fn main() -> anyhow::Result<ExitCode> {
 {%- endif %}
         ["self-check"] => print!("{}", self_check()),
         ["--version" | "-V"] => println!("{NAME} {VERSION}"),
-        ["--help" | "-h"] => println!("{USAGE}"),
+        ["--help" | "-h"] => println!("usage: {NAME} {USAGE}"),
         _ => {
-            eprintln!("{USAGE}");
+            eprintln!("usage: {NAME} {USAGE}");
             return Ok(ExitCode::from(2));
         }
     }

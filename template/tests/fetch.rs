@@ -9,6 +9,9 @@ use std::{
 
 use {{crate_name}}::fetch;
 
+/// The binary under test (a const, so that no line's length depends on the project name).
+const BIN: &str = env!("CARGO_BIN_EXE_{{project-name}}");
+
 /// Serves `response` to each of `requests` connections, then stops; returns its URL.
 fn serve(response: &'static str, requests: usize) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -47,12 +50,7 @@ async fn fetch_of_an_unreachable_url_names_it() {
 
 #[test]
 fn binary_prints_the_result_and_fails_on_an_error_status() {
-    let run = |url: &str| {
-        Command::new(env!("CARGO_BIN_EXE_{{project-name}}"))
-            .args(["fetch", url])
-            .output()
-            .unwrap()
-    };
+    let run = |url: &str| Command::new(BIN).args(["fetch", url]).output().unwrap();
     let ok = run(&serve(HELLO, 1));
     assert!(ok.status.success());
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "200 OK, 5 bytes\n");

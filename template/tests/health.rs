@@ -8,6 +8,9 @@ use std::{
 
 use {{crate_name}}::serve;
 
+/// The binary under test (a const, so that no line's length depends on the project name).
+const BIN: &str = env!("CARGO_BIN_EXE_{{project-name}}");
+
 #[tokio::test]
 async fn health_answers_then_the_server_shuts_down_on_request() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -36,7 +39,7 @@ async fn health_answers_then_the_server_shuts_down_on_request() {
 #[cfg(unix)]
 #[test]
 fn binary_serves_and_exits_cleanly_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_{{project-name}}"))
+    let mut child = Command::new(BIN)
         .env("PORT", "0")
         .stdout(Stdio::piped())
         .spawn()
@@ -51,7 +54,7 @@ fn binary_serves_and_exits_cleanly_on_sigterm() {
         .and_then(|port| port.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
 
-    let healthcheck = Command::new(env!("CARGO_BIN_EXE_{{project-name}}"))
+    let healthcheck = Command::new(BIN)
         .arg("healthcheck")
         .env("PORT", port.to_string())
         .status()
