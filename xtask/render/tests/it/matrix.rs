@@ -91,6 +91,29 @@ fn longest_name_and_a_custom_port_stay_formatted() {
     }
 }
 
+/// A lock that no longer matches the manifests (here: a version bump without its lock entry)
+/// fails `--locked` with a message that says how to refresh the template's locks.
+#[test]
+fn a_stale_lock_says_to_run_cargo_xtask_lock() {
+    let project = render("cli", "scratch", "stale-lock");
+    let manifest = project.path.join("Cargo.toml");
+    let bumped = read(&manifest)
+        .unwrap()
+        .replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1);
+    fs::write(&manifest, bumped).unwrap();
+    let failure = cargo(
+        &project.path,
+        &["metadata", "--locked", "--format-version", "1"],
+    )
+    .err();
+    let message = failure.expect("cargo metadata --locked accepted a stale lock");
+    assert!(
+        message.starts_with("the template's lock file is stale"),
+        "{message}"
+    );
+    assert!(message.contains("run `cargo xtask lock`"), "{message}");
+}
+
 #[test]
 fn matrix_and_choices_match_the_template() {
     let config: toml::Table = read(&template_dir().join("cargo-generate.toml"))
