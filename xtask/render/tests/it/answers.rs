@@ -35,6 +35,16 @@ fn refusals() -> Vec<(Vec<String>, String)> {
             "invalid project name \"fn\": it is reserved (a Rust keyword or a crate this template already uses); pick another name",
         ),
         flag(
+            "--name",
+            "tokio",
+            "invalid project name \"tokio\": a crate of that name is already in this template's dependency tree, and Cargo could not tell the two apart; pick another name",
+        ),
+        flag(
+            "--name",
+            "http",
+            "invalid project name \"http\": a crate of that name is already in this template's dependency tree",
+        ),
+        flag(
             "--port",
             "0",
             "invalid --port \"0\": a port is a number from 1 to 65535",
@@ -110,6 +120,13 @@ fn engine_refusals() {
             "fn",
             &[],
             Refused("invalid project name \"fn\": it is reserved"),
+        ),
+        (
+            "bytes",
+            &["kind=cli"],
+            Refused(
+                "invalid project name \"bytes\": a crate of that name is already in this template's dependency tree",
+            ),
         ),
         ("Bad!", &[], Renamed("bad")),
         ("my--app", &[], Renamed("my-app")),

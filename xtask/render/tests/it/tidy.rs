@@ -63,6 +63,13 @@ fn template_is_tidy() {
     walk(&template, "", &mut files);
 
     let mut violations = check_tree(&files, &declared);
+    if let Ok(hook) = fs::read_to_string(template.join("hooks/taken-names.rhai")) {
+        for kind in declared.choices.get("kind").into_iter().flatten() {
+            let lock =
+                fs::read_to_string(template.join(format!("locks/{kind}.lock"))).unwrap_or_default();
+            violations.extend(check_taken_names(&hook, kind, &lock));
+        }
+    }
     let mut used = BTreeSet::new();
     for path in files.keys() {
         if !declared.is_rendered(path) {
@@ -601,6 +608,26 @@ fn skip_comment_or_literal(text: &str, at: usize) -> Option<usize> {
     Some(text.len())
 }
 
+/// Checks that hooks/taken-names.rhai refuses every crate name in `kind`'s lock (both come from
+/// `cargo xtask lock`; a hand-edited lock would drift).
+fn check_taken_names(hook: &str, kind: &str, lock: &str) -> Vec<String> {
+    let list = hook
+        .split_once(&format!("\n    {kind}: ["))
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list);
+    let Some(list) = list else {
+        return vec![format!(
+            "hooks/taken-names.rhai: no list for kind {kind}: run `cargo xtask lock`"
+        )];
+    };
+    let taken: BTreeSet<&str> = list.split('"').skip(1).step_by(2).collect();
+    lock.lines()
+        .filter_map(|line| line.strip_prefix("name = \"")?.strip_suffix('"'))
+        .filter(|name| *name != "{{project-name}}" && !taken.contains(name.replace('_', "-").as_str()))
+        .map(|name| format!("hooks/taken-names.rhai: {kind} does not refuse `{name}` (in locks/{kind}.lock): run `cargo xtask lock`"))
+        .collect()
+}
+
 /// Checks the files themselves: nothing copied by accident, hooks and ignored files exist, every
 /// file reaches some output, and each kind has its lock file. `files` maps paths to sizes.
 fn check_tree(files: &BTreeMap<String, u64>, declared: &Declared) -> Vec<String> {
@@ -833,6 +860,28 @@ ignore = ["src/serve.rs", "docs"]
         for (text, expected) in cases {
             assert_eq!(check_format_strings("f.rs", text), *expected, "{text:?}");
         }
+    }
+
+    #[test]
+    fn taken_names_cover_the_lock() {
+        let hook = "let taken = #{\n    service: [\n        \"anyhow\", \"windows-x86-64-gnu\",\n    ],\n    cli: [\n    ],\n};\n";
+        let lock =
+            "name = \"anyhow\"\nname = \"{{project-name}}\"\nname = \"windows_x86_64_gnu\"\n";
+        assert_eq!(
+            check_taken_names(hook, "service", lock),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            check_taken_names(hook, "cli", lock),
+            [
+                "hooks/taken-names.rhai: cli does not refuse `anyhow` (in locks/cli.lock): run `cargo xtask lock`",
+                "hooks/taken-names.rhai: cli does not refuse `windows_x86_64_gnu` (in locks/cli.lock): run `cargo xtask lock`",
+            ]
+        );
+        assert_eq!(
+            check_taken_names(hook, "lib", lock),
+            ["hooks/taken-names.rhai: no list for kind lib: run `cargo xtask lock`"]
+        );
     }
 
     #[test]
