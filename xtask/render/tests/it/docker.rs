@@ -1,0 +1,503 @@
+//! End to end in a real engine: generated projects run `cargo xtask docker` and we assert on
+//! its `--json` report; then HTTPS from inside a scratch image, and the failure paths.
+//!
+//! Needs a Docker engine: runs when `RUST_ALPINE_DOCKER=1` (CI sets it, and `cargo xtask test`
+//! refuses to run in CI without it), skips with a notice otherwise. `DOCKER` picks the engine
+//! binary; `RUST_ALPINE_BUILDER_IMAGE` replaces the Dockerfile's builder image (an air-gapped
+//! builder, a mirror).
+
+use std::{
+    env, fs,
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::support::{self, Rendered, heavy, render, step};
+
+fn enabled(test: &str) -> bool {
+    let on = env::var("RUST_ALPINE_DOCKER").is_ok_and(|value| value == "1");
+    if !on {
+        eprintln!("skipping {test}: set RUST_ALPINE_DOCKER=1 to run the Docker end-to-end tests");
+    }
+    on
+}
+
+fn engine() -> String {
+    env::var("DOCKER").unwrap_or_else(|_| "docker".to_owned())
+}
+
+/// `cargo xtask docker --json ARGS` in the project, with the builder image of this machine.
+fn xtask_docker(project: &Rendered, args: &[&str]) -> Output {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command
+        .args(["xtask", "docker", "--json"])
+        .args(args)
+        .current_dir(&project.path)
+        .env("CARGO_TARGET_DIR", support::rendered_target_dir())
+        .env("DOCKER", engine());
+    if let Ok(image) = env::var("RUST_ALPINE_BUILDER_IMAGE") {
+        command.args(["--builder-image", &image]);
+    }
+    // Build output streams to stderr: let it through so that CI logs show it.
+    command.stderr(Stdio::inherit());
+    command.output().expect("running cargo xtask docker")
+}
+
+fn parse_report(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|error| panic!("not a JSON report ({error}):\n{stdout}"))
+}
+
+fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().unwrap())
+        .collect()
+}
+
+fn step_names(report: &Value) -> Vec<&str> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["name"].as_str().unwrap())
+        .collect()
+}
+
+fn detail<'a>(report: &'a Value, name: &str) -> &'a str {
+    let steps = report["steps"].as_array().unwrap();
+    let step = steps
+        .iter()
+        .find(|step| step["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}"));
+    step["detail"].as_str().unwrap()
+}
+
+/// Containers that the xtask names `xtask-*`: none may survive a run, failed or not.
+fn leftover_containers() -> String {
+    let program = engine();
+    let output = Command::new(&program)
+        .args(["ps", "--all", "--quiet", "--filter", "name=xtask-"])
+        .output()
+        .expect("listing containers");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Removes the image tags a test made, also when it fails.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            let _ = Command::new(engine())
+                .args(["rmi", "--force", tag])
+                .output();
+        }
+    }
+}
+
+/// The checks every successful report must pass, whatever the kind.
+fn assert_good_report(report: &Value, name: &str, kind: &str) {
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["kind"], kind);
+    assert_eq!(report["runtime"], "scratch");
+    assert_eq!(detail(report, "version"), format!("{name} 0.1.0"));
+    assert!(detail(report, "binary").ends_with(", static"), "{report:#}");
+    assert!(
+        detail(report, "self-check").starts_with("musl, jemalloc, "),
+        "{report:#}"
+    );
+    assert_eq!(
+        detail(report, "labels"),
+        "org.opencontainers.image.version=0.1.0"
+    );
+    let (image, budget) = (
+        report["image_bytes"].as_u64().unwrap(),
+        report["budget_bytes"].as_u64().unwrap(),
+    );
+    let binary = report["binary_bytes"].as_u64().unwrap();
+    assert!(image <= budget, "{image} > {budget}");
+    // scratch: the binary, the CA bundle (~220 kB) and two one-line files, nothing else.
+    assert!(
+        image < binary + 400_000,
+        "image {image} bytes for a {binary}-byte binary"
+    );
+    eprintln!(
+        "[{name}] image {image} bytes, binary {binary} bytes, build {} s",
+        report["build_seconds"]
+    );
+}
+
+#[test]
+fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
+    if !enabled("service_on_scratch_builds_runs_healthy_and_stops_fast") {
+        return;
+    }
+    let _heavy = heavy();
+    let project = render("service", "scratch", "e2e-service");
+    let _images = Images(vec!["e2e-service:0.1.0".into()]);
+
+    let output = step(
+        "e2e-service",
+        "cargo xtask docker --check-cache --check-version-bump",
+        || {
+            Ok(xtask_docker(
+                &project,
+                &["--check-cache", "--check-version-bump"],
+            ))
+        },
+    );
+    let report = parse_report(&output);
+    assert!(output.status.success());
+    assert_good_report(&report, "e2e-service", "service");
+    // The cache guarantees, each a rebuild of a changed copy of the context in the real engine:
+    // untouched content compiles nothing; a source change or a version bump compiles only the
+    // project's own crate (and the rebuilt image prints the new version).
+    let checks: Vec<(&str, Vec<&str>)> = report["cache_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| {
+            assert_eq!(check["ok"], true, "{check:#}");
+            eprintln!(
+                "[e2e-service] cache check {}: {} s",
+                check["change"], check["seconds"]
+            );
+            (check["change"].as_str().unwrap(), names(&check["compiled"]))
+        })
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("touch", vec![]),
+            ("source", vec!["e2e-service"]),
+            ("version bump", vec!["e2e-service"])
+        ]
+    );
+    assert_eq!(
+        step_names(&report),
+        [
+            "user",
+            "labels",
+            "binary",
+            "version",
+            "self-check",
+            "healthy",
+            "GET /health",
+            "stop"
+        ]
+    );
+    assert!(detail(&report, "stop").ends_with("exit 0"));
+    assert_eq!(leftover_containers(), "");
+
+    // A budget below the real size fails, says by how much, and shows where the bytes are.
+    let output = step("e2e-service", "cargo xtask docker --budget 1MB", || {
+        Ok(xtask_docker(&project, &["--budget", "1MB"]))
+    });
+    assert!(!output.status.success());
+    let report = parse_report(&output);
+    assert_eq!(report["ok"], false);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{report:#}");
+    let error = errors[0].as_str().unwrap();
+    assert!(error.starts_with("size: image is "), "{error}");
+    assert!(error.contains("but the budget is 1.00 MB"), "{error}");
+    let largest = &report["largest_layers"][0];
+    assert!(
+        largest["created_by"]
+            .as_str()
+            .unwrap()
+            .contains("e2e-service"),
+        "{report:#}"
+    );
+    assert_eq!(leftover_containers(), "");
+}
+
+#[test]
+fn cli_on_scratch_builds_runs_and_fetches_over_https() {
+    if !enabled("cli_on_scratch_builds_runs_and_fetches_over_https") {
+        return;
+    }
+    let _heavy = heavy();
+    let project = render("cli", "scratch", "e2e-cli");
+    let _images = Images(vec!["e2e-cli:0.1.0".into()]);
+
+    let output = step("e2e-cli", "cargo xtask docker", || {
+        Ok(xtask_docker(&project, &[]))
+    });
+    let report = parse_report(&output);
+    assert!(output.status.success());
+    assert_good_report(&report, "e2e-cli", "cli");
+    assert_eq!(
+        step_names(&report),
+        ["user", "labels", "binary", "version", "self-check"]
+    );
+
+    step(
+        "e2e-cli",
+        "HTTPS from the scratch image with a private CA",
+        || https_from_image("e2e-cli:0.1.0"),
+    );
+
+    // A smoke command that fails: its output is reported and no container is left behind.
+    let main = project.path.join("src/main.rs");
+    let source = fs::read_to_string(&main).unwrap();
+    let broken = source.replace(
+        r#"["self-check"] => print!("{}", self_check()),"#,
+        r#"["self-check"] => {
+            println!("self-check is broken on purpose");
+            return Ok(ExitCode::from(3));
+        }"#,
+    );
+    assert_ne!(
+        source, broken,
+        "the test no longer finds the self-check arm in src/main.rs"
+    );
+    fs::write(&main, broken).unwrap();
+    let output = step("e2e-cli", "cargo xtask docker (broken self-check)", || {
+        Ok(xtask_docker(&project, &[]))
+    });
+    assert!(!output.status.success());
+    let report = parse_report(&output);
+    assert_eq!(
+        names(&report["compiled"]),
+        ["e2e-cli"],
+        "a source change compiles one crate"
+    );
+    let failed = detail(&report, "self-check");
+    assert!(
+        failed.contains("`self-check` exited with exit status: 3"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("self-check is broken on purpose"),
+        "{failed}"
+    );
+    assert_eq!(leftover_containers(), "");
+
+    // Adding a dependency rebuilds the dependency layer, and the result runs.
+    let uses_itoa = source.replacen(
+        "#[tokio::main]",
+        "fn seven() -> String {\n    itoa::Buffer::new().format(7).to_owned()\n}\n\n#[tokio::main]",
+        1,
+    );
+    let uses_itoa = uses_itoa.replace(
+        r#"["--version" | "-V"] => println!("{NAME} {VERSION}"),"#,
+        r#"["--version" | "-V"] => println!("{NAME} {VERSION}"),
+        ["seven"] => println!("{}", seven()),"#,
+    );
+    assert!(
+        uses_itoa.contains("seven()"),
+        "the test no longer finds where to call itoa"
+    );
+    fs::write(&main, uses_itoa).unwrap();
+    let manifest = project.path.join("Cargo.toml");
+    let cargo_toml = fs::read_to_string(&manifest).unwrap();
+    fs::write(
+        &manifest,
+        cargo_toml.replace("[dependencies]\n", "[dependencies]\nitoa = \"1\"\n"),
+    )
+    .unwrap();
+    step(
+        "e2e-cli",
+        "cargo metadata (locks the new dependency)",
+        || support::cargo(&project.path, &["metadata", "--format-version", "1"]).map(drop),
+    );
+    let output = step("e2e-cli", "cargo xtask docker (a new dependency)", || {
+        Ok(xtask_docker(&project, &[]))
+    });
+    let report = parse_report(&output);
+    assert!(output.status.success(), "{report:#}");
+    let compiled = names(&report["compiled"]);
+    assert!(
+        compiled.contains(&"itoa") && compiled.contains(&"e2e-cli"),
+        "{compiled:?}"
+    );
+    assert!(
+        compiled.len() > 20,
+        "the dependency layer was rebuilt: {compiled:?}"
+    );
+    let seven =
+        support::run(Command::new(engine()).args(["run", "--rm", "e2e-cli:0.1.0", "seven"]))
+            .expect("running the image with the new dependency");
+    assert_eq!(seven.stdout, "7\n");
+    assert_eq!(leftover_containers(), "");
+}
+
+/// A TLS server on this machine with its own CA; the container trusts only that CA (mounted
+/// where the image keeps its bundle) and must fetch from it: rustls + CA bundle in scratch.
+fn https_from_image(image: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
+    make_certificates(dir.path())?;
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|error| error.to_string())?;
+        listener.local_addr().unwrap().port()
+    };
+    let server = Server(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept", &port.to_string()])
+            .args(["-cert", "server.pem", "-key", "server.key"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("starting openssl s_server: {error}"))?,
+    );
+    wait_for_port(port)?;
+    let ca = dir.path().join("ca.pem");
+    let mount = format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", ca.display());
+    let run = |args: &[&str]| {
+        support::run(
+            Command::new(engine())
+                .args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    "host",
+                    "--read-only",
+                    "--cap-drop",
+                    "ALL",
+                ])
+                .args([
+                    "--security-opt",
+                    "no-new-privileges",
+                    "--volume",
+                    &mount,
+                    image,
+                ])
+                .args(args),
+        )
+    };
+    let check = run(&["self-check"])?;
+    if !check.stdout.contains("ca_roots: 1\n") {
+        return Err(format!(
+            "the mounted CA was not the one loaded:\n{}",
+            check.stdout
+        ));
+    }
+    let url = format!("https://localhost:{port}/");
+    let fetched = run(&["fetch", &url])?;
+    if !(fetched.stdout.starts_with("200 OK, ") && fetched.stdout.ends_with(" bytes\n")) {
+        return Err(format!("unexpected fetch output: {:?}", fetched.stdout));
+    }
+    drop(server);
+    Ok(())
+}
+
+/// Kills the TLS server when the test is done with it.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let openssl =
+        |args: &[&str]| support::run(Command::new("openssl").args(args).current_dir(dir)).map(drop);
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=rust-alpine test CA",
+            ],
+        ]
+        .concat(),
+    )?;
+    fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            &["req"],
+            &ec[..],
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ])
+}
+
+fn wait_for_port(port: u16) -> Result<(), String> {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err(format!(
+                "the TLS server did not listen on {port} within 10 s"
+            ));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Needs no engine: a missing engine must fail with the fix, and leave nothing behind.
+#[test]
+fn missing_engine_fails_with_the_fix() {
+    let _heavy = heavy();
+    let project = render("cli", "scratch", "no-engine");
+    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args(["xtask", "docker"])
+        .current_dir(&project.path)
+        .env("CARGO_TARGET_DIR", support::rendered_target_dir())
+        .env("DOCKER", "/nonexistent/docker")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("container engine `/nonexistent/docker` not found"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("install Docker"), "{stderr}");
+    assert!(stderr.contains("DOCKER=/path/to/docker"), "{stderr}");
+}
