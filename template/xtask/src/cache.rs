@@ -97,7 +97,7 @@ fn rebuild(
     let result = (|| {
         let log = builder.build(dir.path(), &tag)?;
         *compiled = compiled_crates(&log);
-        let verdict = judge(change, compiled, &project.name)?;
+        let verdict = judge(change, compiled, &project.name, &project.members)?;
         if change != Change::Touch {
             // The rebuilt image must run the changed build, not a cached one.
             let printed = smoke::run_once(builder.engine, sh, &tag, &["--version"])
@@ -128,12 +128,19 @@ pub fn compiled_crates(log: &[String]) -> Vec<String> {
         .collect()
 }
 
-pub fn judge(change: Change, compiled: &[String], package: &str) -> anyhow::Result<String> {
+/// `package` is the binary's crate; `members` every crate of the workspace, which a change to
+/// the sources may recompile (a library the binary uses, say). Registry crates never may.
+pub fn judge(
+    change: Change,
+    compiled: &[String],
+    package: &str,
+    members: &[String],
+) -> anyhow::Result<String> {
     let name = change.name();
     let dependencies: Vec<&str> = compiled
         .iter()
         .map(String::as_str)
-        .filter(|crate_name| *crate_name != package)
+        .filter(|crate_name| !members.iter().any(|member| member == crate_name))
         .collect();
     match change {
         Change::Touch if compiled.is_empty() => Ok("nothing compiled".to_owned()),
@@ -148,10 +155,15 @@ pub fn judge(change: Change, compiled: &[String], package: &str) -> anyhow::Resu
             dependencies.len(),
             dependencies.join(", ")
         ),
-        _ if compiled.is_empty() => {
-            bail!("a {name} compiled nothing: the image would ship a stale binary")
+        _ if !compiled.iter().any(|crate_name| crate_name == package) => {
+            bail!("a {name} did not recompile {package}: the image would ship a stale binary")
         }
-        _ => Ok(format!("1 crate compiled ({package})")),
+        _ if compiled.len() == 1 => Ok(format!("1 crate compiled ({package})")),
+        _ => Ok(format!(
+            "{} workspace crates compiled ({})",
+            compiled.len(),
+            compiled.join(", ")
+        )),
     }
 }
 
@@ -254,29 +266,31 @@ mod tests {
 
     #[test]
     fn judges_every_change() {
-        let crates = |names: &[&str]| {
-            names
-                .iter()
-                .map(|name| name.to_string())
-                .collect::<Vec<_>>()
-        };
+        let crates =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|name| name.to_string()).collect() };
+        let members = crates(&["demo", "core", "xtask"]);
+        let judged = |change, compiled: &[&str]| judge(change, &crates(compiled), "demo", &members);
+        assert_eq!(judged(Change::Touch, &[]).unwrap(), "nothing compiled");
+        assert!(judged(Change::Touch, &["demo"]).is_err());
         assert_eq!(
-            judge(Change::Touch, &[], "demo").unwrap(),
-            "nothing compiled"
-        );
-        assert!(judge(Change::Touch, &crates(&["demo"]), "demo").is_err());
-        assert_eq!(
-            judge(Change::Source, &crates(&["demo"]), "demo").unwrap(),
+            judged(Change::Source, &["demo"]).unwrap(),
             "1 crate compiled (demo)"
         );
-        let error = judge(Change::VersionBump, &crates(&["serde", "demo"]), "demo").unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("a version bump recompiled 1 dependencies (serde)")
+        assert_eq!(
+            judged(Change::Source, &["core", "demo"]).unwrap(),
+            "2 workspace crates compiled (core, demo)"
         );
-        let error = judge(Change::Source, &[], "demo").unwrap_err();
-        assert!(error.to_string().contains("stale binary"));
+        let error = judged(Change::VersionBump, &["serde", "demo"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("a version bump recompiled 1 dependencies (serde)"),
+            "{error}"
+        );
+        let error = judged(Change::Source, &[]).unwrap_err().to_string();
+        assert!(error.contains("stale binary"), "{error}");
+        let error = judged(Change::Source, &["core"]).unwrap_err().to_string();
+        assert!(error.contains("did not recompile demo"), "{error}");
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub struct Project {
     pub name: String,
     pub version: String,
     pub repository: Option<String>,
+    /// Every package of the workspace: what a source change may recompile.
+    pub members: Vec<String>,
     pub docker: DockerMetadata,
 }
 
@@ -50,6 +52,11 @@ pub fn load(sh: &Shell) -> anyhow::Result<Project> {
 fn parse(json: &str) -> anyhow::Result<Project> {
     let metadata: Metadata = serde_json::from_str(json).context("reading `cargo metadata`")?;
     let root_manifest = metadata.workspace_root.join("Cargo.toml");
+    let members = metadata
+        .packages
+        .iter()
+        .map(|package| package.name.clone())
+        .collect();
     let Some(package) = metadata
         .packages
         .into_iter()
@@ -76,6 +83,7 @@ fn parse(json: &str) -> anyhow::Result<Project> {
         name: package.name,
         version: package.version,
         repository: package.repository,
+        members,
         docker,
     })
 }
@@ -112,6 +120,7 @@ mod tests {
         );
         assert_eq!(project.docker.size_budget, "8 MB");
         assert_eq!(project.docker.runtime, "scratch");
+        assert_eq!(project.members, ["xtask", "demo"]);
         assert_eq!(
             project.repository.as_deref(),
             Some("https://example.com/demo")

@@ -331,6 +331,119 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     assert_eq!(leftover_containers(), "");
 }
 
+/// The generated README's four Dockerfile changes for a library in the workspace, applied as
+/// written: a source change still compiles no registry dependency, only workspace crates.
+#[test]
+fn a_workspace_library_keeps_the_cache_guarantees() {
+    if !enabled("a_workspace_library_keeps_the_cache_guarantees") {
+        return;
+    }
+    let _heavy = heavy();
+    let project = render("service", "scratch", "e2e-workspace");
+    let _images = Images(vec!["e2e-workspace:0.1.0".into()]);
+    let path = &project.path;
+    let edit = |file: &str, from: &str, to: &str| {
+        let text = fs::read_to_string(path.join(file)).unwrap();
+        assert!(text.contains(from), "{file} no longer contains {from:?}");
+        fs::write(path.join(file), text.replacen(from, to, 1)).unwrap();
+    };
+
+    fs::create_dir_all(path.join("crates/core/src")).unwrap();
+    fs::write(
+        path.join("crates/core/Cargo.toml"),
+        "[package]\nname = \"core-lib\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n",
+    )
+    .unwrap();
+    fs::write(
+        path.join("crates/core/src/lib.rs"),
+        "pub fn greeting() -> &'static str {\n    \"hello from core\"\n}\n",
+    )
+    .unwrap();
+    edit(
+        "Cargo.toml",
+        "members = [\"xtask\"]",
+        "members = [\"xtask\", \"crates/core\"]",
+    );
+    edit(
+        "Cargo.toml",
+        "[dependencies]\n",
+        "[dependencies]\ncore-lib = { path = \"crates/core\" }\n",
+    );
+    edit(
+        "src/main.rs",
+        r#"["self-check"] => print!("{}", self_check()),"#,
+        r#"["self-check"] => println!("{}greeting: {}", self_check(), core_lib::greeting()),"#,
+    );
+    step(
+        "e2e-workspace",
+        "cargo metadata (locks the library)",
+        || support::cargo(path, &["metadata", "--format-version", "1"]).map(drop),
+    );
+
+    // The four changes, as template/README.md words them.
+    edit(
+        "Dockerfile",
+        "COPY xtask/Cargo.toml xtask/\n",
+        "COPY xtask/Cargo.toml xtask/\nCOPY crates/core/Cargo.toml crates/core/\n",
+    );
+    edit(
+        "Dockerfile",
+        " && cargo build",
+        " && mkdir -p crates/core/src && touch crates/core/src/lib.rs \\\n && cargo build",
+    );
+    edit(
+        "Dockerfile",
+        "--package e2e-workspace \\\n && rm -rf src\n",
+        "--package e2e-workspace --package core-lib \\\n && rm -rf src crates/core/src\n",
+    );
+    edit(
+        "Dockerfile",
+        "COPY src src\n",
+        "COPY src src\nCOPY crates crates\n",
+    );
+
+    let output = step(
+        "e2e-workspace",
+        "cargo xtask docker --check-cache --check-version-bump",
+        || {
+            Ok(xtask_docker(
+                &project,
+                &["--check-cache", "--check-version-bump"],
+            ))
+        },
+    );
+    let report = parse_report(&output);
+    assert!(output.status.success(), "{report:#}");
+    let checks: Vec<(&str, Vec<&str>)> = report["cache_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| (check["change"].as_str().unwrap(), names(&check["compiled"])))
+        .collect();
+    let both = vec!["core-lib", "e2e-workspace"];
+    assert_eq!(
+        checks,
+        [
+            ("touch", vec![]),
+            ("source", both.clone()),
+            ("version bump", both)
+        ]
+    );
+    let check = support::run(Command::new(engine()).args([
+        "run",
+        "--rm",
+        "e2e-workspace:0.1.0",
+        "self-check",
+    ]))
+    .expect("running self-check");
+    assert!(
+        check.stdout.ends_with("greeting: hello from core\n"),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(leftover_containers(), "");
+}
+
 /// A TLS server on this machine with its own CA; the container trusts only that CA (mounted
 /// where the image keeps its bundle) and must fetch from it: rustls + CA bundle in scratch.
 fn https_from_image(image: &str) -> Result<(), String> {
