@@ -19,6 +19,13 @@ usage:
   cargo xtask render --kind service|cli --runtime scratch|alpine|distroless [--name NAME] [--port PORT] DEST
       render one project into the new directory DEST with the pinned engine; NAME defaults to
       DEST's last component, PORT (kind service only) to the template's default, 8080
+  cargo xtask bench [--reps N] [--only PART[,PART...]] [--out FILE]
+      Docker rebuild benchmark of one rendered service/scratch app: strategies seed, cargo-chef,
+      cache-mounts, ours, ours-release (each from a cold build cache), the native floor (native)
+      and jemalloc vs musl malloc (alloc). N rebuilds per change (default 3). Writes the table to
+      FILE, default BENCHMARKS.md; with --only, only when --out is given. Engine: $DOCKER
+      (default docker; it needs BuildKit); builder image: $RUST_ALPINE_BUILDER_IMAGE, default
+      local/rust-musl-builder:1.96-bookworm
 ";
 
 #[derive(Debug)]
@@ -27,6 +34,7 @@ pub(crate) enum XtaskCmd {
     Test(Test),
     Lock(Lock),
     Render(Render),
+    Bench(Bench),
 }
 
 #[derive(Debug)]
@@ -56,6 +64,53 @@ pub(crate) struct Render {
     pub(crate) port: Option<u16>,
     /// Absolute: resolved against the directory `cargo xtask` was started in.
     pub(crate) dest: PathBuf,
+}
+
+#[derive(Debug)]
+pub(crate) struct Bench {
+    /// Rebuilds per change (source-only, version bump), and runs per allocator: at least 1.
+    pub(crate) reps: usize,
+    /// `None`: every part, in `BenchPart::ALL` order.
+    pub(crate) only: Option<Vec<BenchPart>>,
+    /// Absolute: resolved against the directory `cargo xtask` was started in.
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// What `cargo xtask bench --only` can select: the five Docker strategies and two side
+/// measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BenchPart {
+    Native,
+    Seed,
+    CargoChef,
+    CacheMounts,
+    Ours,
+    OursRelease,
+    Alloc,
+}
+
+impl BenchPart {
+    pub(crate) const ALL: [BenchPart; 7] = [
+        BenchPart::Native,
+        BenchPart::Seed,
+        BenchPart::CargoChef,
+        BenchPart::CacheMounts,
+        BenchPart::Ours,
+        BenchPart::OursRelease,
+        BenchPart::Alloc,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            BenchPart::Native => "native",
+            BenchPart::Seed => "seed",
+            BenchPart::CargoChef => "cargo-chef",
+            BenchPart::CacheMounts => "cache-mounts",
+            BenchPart::Ours => "ours",
+            BenchPart::OursRelease => "ours-release",
+            BenchPart::Alloc => "alloc",
+        }
+    }
 }
 
 /// The template's `kind` choices (template/cargo-generate.toml; a test keeps the two in step).
@@ -128,8 +183,9 @@ fn parse_command(parser: &mut lexopt::Parser) -> anyhow::Result<XtaskCmd> {
         "test" => parse_test(parser),
         "lock" => parse_lock(parser),
         "render" => parse_render(parser),
+        "bench" => parse_bench(parser),
         _ => bail!(
-            "unknown command {command:?}; the commands are test, lock and render (see `cargo xtask --help`)"
+            "unknown command {command:?}; the commands are test, lock, render and bench (see `cargo xtask --help`)"
         ),
     }
 }
@@ -196,6 +252,52 @@ fn parse_render(parser: &mut lexopt::Parser) -> anyhow::Result<XtaskCmd> {
         port,
         dest,
     }))
+}
+
+fn parse_bench(parser: &mut lexopt::Parser) -> anyhow::Result<XtaskCmd> {
+    use lexopt::Arg::{Long, Short};
+    let (mut reps, mut only, mut out) = (3, None, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("reps") => {
+                let value = parser.value()?.string()?;
+                reps = match value.parse::<usize>() {
+                    Ok(reps) if reps > 0 => reps,
+                    _ => bail!("invalid --reps {value:?}: a number of repetitions, 1 or more"),
+                };
+            }
+            Long("only") => {
+                let value = parser.value()?.string()?;
+                let parts = value
+                    .split(',')
+                    .map(parse_bench_part)
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                only = Some(parts);
+            }
+            Long("out") => out = Some(PathBuf::from(parser.value()?)),
+            Short('h') | Long("help") => return Ok(XtaskCmd::Help),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let out = out
+        .map(|out| {
+            std::path::absolute(&out).with_context(|| format!("resolving --out {}", out.display()))
+        })
+        .transpose()?;
+    Ok(XtaskCmd::Bench(Bench { reps, only, out }))
+}
+
+fn parse_bench_part(value: &str) -> anyhow::Result<BenchPart> {
+    BenchPart::ALL
+        .into_iter()
+        .find(|part| part.as_str() == value)
+        .with_context(|| {
+            let names: Vec<&str> = BenchPart::ALL.iter().map(|part| part.as_str()).collect();
+            format!(
+                "invalid --only part {value:?}: choose from {}",
+                names.join(", ")
+            )
+        })
 }
 
 fn parse_kind(value: &str) -> anyhow::Result<Kind> {
@@ -370,6 +472,42 @@ mod tests {
             };
             assert_eq!(test.args, ["matrix", "--nocapture"]);
         }
+    }
+
+    #[test]
+    fn bench_defaults_to_everything_three_times() {
+        let cmd = parse_str(&["bench"]);
+        let Ok(XtaskCmd::Bench(bench)) = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!((bench.reps, bench.only, bench.out), (3, None, None));
+
+        let cmd = parse_str(&[
+            "bench",
+            "--reps",
+            "1",
+            "--only",
+            "ours,seed",
+            "--out",
+            "b.md",
+        ]);
+        let Ok(XtaskCmd::Bench(bench)) = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!(bench.reps, 1);
+        assert_eq!(bench.only, Some(vec![BenchPart::Ours, BenchPart::Seed]));
+        let out = bench.out.expect("--out");
+        assert!(out.is_absolute() && out.ends_with("b.md"), "{out:?}");
+    }
+
+    #[test]
+    fn bench_refusals_state_the_rule() {
+        assert!(error(&["bench", "--reps", "0"]).contains("1 or more"));
+        assert!(
+            error(&["bench", "--only", "ours,kaniko"])
+                .contains("invalid --only part \"kaniko\": choose from native, seed, cargo-chef")
+        );
+        assert!(error(&["bench", "extra"]).contains("unexpected argument"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the repository's own tasks as plain Rust. `flags.rs` holds the command line;
 //! each command lives in the module named after it.
 
+mod bench;
 mod flags;
 mod lock;
 mod render;
@@ -22,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         flags::XtaskCmd::Test(cmd) => cmd.run(&sh),
         flags::XtaskCmd::Lock(cmd) => cmd.run(&sh),
         flags::XtaskCmd::Render(cmd) => cmd.run(&sh),
+        flags::XtaskCmd::Bench(cmd) => cmd.run(&sh),
     }
 }
 

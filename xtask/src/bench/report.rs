@@ -1,0 +1,865 @@
+//! The pure half of `cargo xtask bench`: parsing what the engine prints, medians, the issue's
+//! targets with their verdicts, and the Markdown report. Nothing here runs a process.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, bail};
+
+use crate::flags::BenchPart;
+
+/// One timed `docker build` and what its image ran.
+#[derive(Debug, Clone)]
+pub(crate) struct Build {
+    pub(crate) seconds: f64,
+    /// The crates cargo compiled, from its `Compiling NAME vX.Y.Z` lines.
+    pub(crate) compiled: Vec<String>,
+    /// What the image's binary printed for `--version`, trimmed (or why it could not run).
+    pub(crate) printed: String,
+    /// What the real binary prints: `NAME VERSION`.
+    pub(crate) expected: String,
+}
+
+impl Build {
+    pub(crate) fn real(&self) -> bool {
+        self.printed == self.expected
+    }
+}
+
+/// One strategy's builds, in the order they ran.
+#[derive(Debug, Clone)]
+pub(crate) struct StrategyRun {
+    pub(crate) cold: Build,
+    pub(crate) source: Vec<Build>,
+    pub(crate) bump: Vec<Build>,
+    /// Of the image after the source-only rebuilds.
+    pub(crate) image_bytes: u64,
+    pub(crate) binary_bytes: u64,
+}
+
+/// Incremental rebuild times (seconds) after a source-only change, no Docker involved.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Native {
+    pub(crate) release: Vec<f64>,
+    pub(crate) container: Vec<f64>,
+}
+
+/// Wall times (milliseconds) of the allocation workload, per allocator.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Alloc {
+    pub(crate) jemalloc: Vec<u64>,
+    pub(crate) musl: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Machine {
+    pub(crate) date: String,
+    pub(crate) nproc: String,
+    pub(crate) memory: String,
+    pub(crate) docker: String,
+    pub(crate) builder_image: String,
+    pub(crate) builder_id: String,
+    pub(crate) rustc: String,
+    pub(crate) cargo_chef: String,
+}
+
+/// Everything one `cargo xtask bench` measured; a part that was not selected is absent, a part
+/// that failed holds its error.
+#[derive(Debug, Default)]
+pub(crate) struct Results {
+    pub(crate) machine: Machine,
+    pub(crate) app: String,
+    pub(crate) reps: usize,
+    pub(crate) command: String,
+    pub(crate) ca_bundle_bytes: u64,
+    pub(crate) native: Option<Result<Native, String>>,
+    pub(crate) strategies: Vec<(BenchPart, Result<StrategyRun, String>)>,
+    pub(crate) alloc: Option<Result<Alloc, String>>,
+}
+
+impl Results {
+    fn strategy(&self, part: BenchPart) -> Option<&StrategyRun> {
+        self.strategies
+            .iter()
+            .find(|(p, _)| *p == part)
+            .and_then(|(_, run)| run.as_ref().ok())
+    }
+}
+
+pub(crate) fn label(part: BenchPart) -> &'static str {
+    match part {
+        BenchPart::Native => "native floor",
+        BenchPart::Seed => "seed",
+        BenchPart::CargoChef => "cargo-chef",
+        BenchPart::CacheMounts => "cache-mounts",
+        BenchPart::Ours => "ours",
+        BenchPart::OursRelease => "ours (release profile)",
+        BenchPart::Alloc => "allocator",
+    }
+}
+
+/// The cargo profile each strategy ships.
+pub(crate) fn profile(part: BenchPart) -> &'static str {
+    match part {
+        BenchPart::Ours => "container",
+        _ => "release",
+    }
+}
+
+// ---- parsing ----
+
+/// Crate names from cargo's `Compiling NAME vX.Y.Z` lines, as BuildKit's plain progress
+/// (`#12 40.56    Compiling reqwest v0.12.28`) or cargo itself prints them.
+pub(crate) fn compiled_crates(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|line| {
+            let rest = line.split_once("Compiling ")?.1;
+            let mut words = rest.split_whitespace();
+            let (name, version) = (words.next()?, words.next()?);
+            let version = version.strip_prefix('v')?;
+            version
+                .starts_with(|c: char| c.is_ascii_digit())
+                .then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// The `Id` and `Size` of the one image in `docker image inspect` output.
+pub(crate) fn parse_image(json: &str) -> anyhow::Result<(String, u64)> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).context("parsing `docker image inspect` output")?;
+    let image = value
+        .as_array()
+        .and_then(|images| images.first())
+        .context("`docker image inspect` returned no image")?;
+    let id = image["Id"]
+        .as_str()
+        .context("`docker image inspect` output has no Id")?;
+    let size = image["Size"]
+        .as_u64()
+        .context("`docker image inspect` output has no Size")?;
+    Ok((id.to_owned(), size))
+}
+
+/// The native floor script's `native PROFILE REBUILD MILLISECONDS` lines; other lines (cargo's
+/// progress) are skipped.
+pub(crate) fn parse_native(output: &str) -> anyhow::Result<Native> {
+    let mut native = Native::default();
+    for line in output.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let ["native", profile, _, millis] = words[..] else {
+            continue;
+        };
+        let seconds = millis
+            .parse::<u64>()
+            .with_context(|| format!("bad timing line {line:?}"))? as f64
+            / 1000.0;
+        match profile {
+            "release" => native.release.push(seconds),
+            "container" => native.container.push(seconds),
+            _ => bail!("unknown profile in timing line {line:?}"),
+        }
+    }
+    if native.release.is_empty() || native.container.is_empty() {
+        bail!("the native floor printed no timings for both profiles");
+    }
+    Ok(native)
+}
+
+/// The `elapsed_ms N` the allocation workload prints.
+pub(crate) fn parse_alloc(output: &str) -> anyhow::Result<u64> {
+    let mut words = output.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "elapsed_ms" {
+            let value = words.next().unwrap_or_default();
+            return value
+                .parse()
+                .with_context(|| format!("bad elapsed_ms {value:?} in {output:?}"));
+        }
+    }
+    bail!("no elapsed_ms in the workload's output {output:?}")
+}
+
+/// The tag of the builder plus cargo-chef: a tag next to the builder's own
+/// (`local/rust-musl-builder:1.96-bookworm-cargo-chef-0.1.78`), so it names what it was made from.
+pub(crate) fn chef_tag(builder: &str, version: &str) -> String {
+    let name = builder.split('@').next().unwrap_or(builder);
+    match name.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => {
+            format!("{repository}:{tag}-cargo-chef-{version}")
+        }
+        _ => format!("{name}:cargo-chef-{version}"),
+    }
+}
+
+/// `MemTotal` of /proc/meminfo, as GiB.
+pub(crate) fn parse_meminfo(meminfo: &str) -> Option<String> {
+    let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(format!("{:.1} GiB", kib / 1024.0 / 1024.0))
+}
+
+// ---- statistics ----
+
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+fn seconds(builds: &[Build]) -> Vec<f64> {
+    builds.iter().map(|build| build.seconds).collect()
+}
+
+/// `12.3 (12.1, 12.3, 14.0)`: the median, then every run in order.
+fn median_and_all(values: &[f64]) -> String {
+    match median(values) {
+        None => "-".to_owned(),
+        Some(m) if values.len() == 1 => format!("{m:.1}"),
+        Some(m) => {
+            let all: Vec<String> = values.iter().map(|v| format!("{v:.1}")).collect();
+            format!("{m:.1} ({})", all.join(", "))
+        }
+    }
+}
+
+/// The crate counts of each build, once if they agree: `1` or `94, 1, 1`.
+fn crate_counts(builds: &[Build]) -> String {
+    let counts: Vec<usize> = builds.iter().map(|build| build.compiled.len()).collect();
+    match counts.first() {
+        None => "-".to_owned(),
+        Some(first) if counts.iter().all(|count| count == first) => first.to_string(),
+        Some(_) => {
+            let all: Vec<String> = counts.iter().map(usize::to_string).collect();
+            all.join(", ")
+        }
+    }
+}
+
+fn real_binary(builds: &[Build]) -> &'static str {
+    match builds.iter().filter(|build| build.real()).count() {
+        0 if !builds.is_empty() => "NO",
+        n if n == builds.len() => "yes",
+        _ => "NOT ALWAYS",
+    }
+}
+
+/// Sizes as Docker prints them (powers of 1000).
+pub(crate) fn megabytes(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+// ---- targets ----
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Verdict {
+    Met(String),
+    Missed(String),
+    NotMeasured(String),
+}
+
+impl Verdict {
+    fn word(&self) -> &'static str {
+        match self {
+            Verdict::Met(_) => "met",
+            Verdict::Missed(_) => "MISSED",
+            Verdict::NotMeasured(_) => "not measured",
+        }
+    }
+
+    /// `**met**, DETAIL`, as the report lists it.
+    pub(crate) fn line(&self) -> String {
+        format!("**{}**, {}", self.word(), self.detail())
+    }
+
+    fn detail(&self) -> &str {
+        match self {
+            Verdict::Met(detail) | Verdict::Missed(detail) | Verdict::NotMeasured(detail) => detail,
+        }
+    }
+}
+
+fn verdict(met: bool, detail: String) -> Verdict {
+    if met {
+        Verdict::Met(detail)
+    } else {
+        Verdict::Missed(detail)
+    }
+}
+
+/// Source-only rebuild of the default app under `limit` seconds, with its image no larger than
+/// `max_ratio` times the smallest (fat-LTO) image.
+pub(crate) fn rebuild_target(
+    source_median: f64,
+    image: u64,
+    smallest: Option<u64>,
+    limit: f64,
+    max_ratio: f64,
+) -> Verdict {
+    let fast = source_median < limit;
+    let time = if fast {
+        format!(
+            "{source_median:.1} s, {:.1} s under {limit:.0} s",
+            limit - source_median
+        )
+    } else {
+        format!(
+            "{source_median:.1} s, {:.1} s over {limit:.0} s",
+            source_median - limit
+        )
+    };
+    let Some(smallest) = smallest else {
+        return Verdict::NotMeasured(format!(
+            "{time}; the fat-LTO image was not built (run ours-release too)"
+        ));
+    };
+    let ratio = image as f64 / smallest as f64;
+    let small = ratio <= max_ratio;
+    verdict(
+        fast && small,
+        format!(
+            "{time}; image {} = {ratio:.3}x the fat-LTO image's {} (limit {max_ratio}x, {})",
+            megabytes(image),
+            megabytes(smallest),
+            if small { "within" } else { "over" }
+        ),
+    )
+}
+
+/// Cold build no slower than cargo-chef's.
+pub(crate) fn cold_target(ours: f64, chef: f64) -> Verdict {
+    let difference = ours - chef;
+    verdict(
+        ours <= chef,
+        format!(
+            "{ours:.1} s vs cargo-chef's {chef:.1} s: {:.1} s ({:+.0}%) {}",
+            difference.abs(),
+            difference / chef * 100.0,
+            if difference <= 0.0 {
+                "faster"
+            } else {
+                "slower"
+            }
+        ),
+    )
+}
+
+/// A version bump recompiles no dependency (only `app`) and costs no more than a source-only
+/// rebuild (medians; the source-only runs' spread is given to judge the noise).
+pub(crate) fn bump_target(bumps: &[Build], sources: &[Build], app: &str) -> Verdict {
+    let (Some(bump), Some(source)) = (median(&seconds(bumps)), median(&seconds(sources))) else {
+        return Verdict::NotMeasured("needs version bumps and source-only rebuilds".to_owned());
+    };
+    let mut dependencies: Vec<&str> = bumps
+        .iter()
+        .flat_map(|build| &build.compiled)
+        .map(String::as_str)
+        .filter(|name| *name != app)
+        .collect();
+    dependencies.sort_unstable();
+    dependencies.dedup();
+    let compiled = if dependencies.is_empty() {
+        format!("no dependency recompiled (only {app})")
+    } else {
+        format!(
+            "{} dependencies recompiled ({})",
+            dependencies.len(),
+            dependencies.join(", ")
+        )
+    };
+    let difference = bump - source;
+    let source_times = seconds(sources);
+    let spread = source_times.iter().copied().fold(f64::MIN, f64::max)
+        - source_times.iter().copied().fold(f64::MAX, f64::min);
+    let cost = format!(
+        "bump {bump:.1} s vs source-only {source:.1} s: {:.1} s {} (source-only runs spread over {spread:.1} s)",
+        difference.abs(),
+        if difference <= 0.0 {
+            "cheaper or equal"
+        } else {
+            "dearer"
+        }
+    );
+    verdict(
+        dependencies.is_empty() && difference <= 0.0,
+        format!("{compiled}; {cost}"),
+    )
+}
+
+/// The scratch image within `max_over` (0.05 = 5%) of the binary plus the CA bundle.
+pub(crate) fn size_target(image: u64, binary: u64, ca_bundle: u64, max_over: f64) -> Verdict {
+    let payload = binary + ca_bundle;
+    let over = image as f64 / payload as f64 - 1.0;
+    verdict(
+        over <= max_over,
+        format!(
+            "image {image} B vs binary {binary} B + CA bundle {ca_bundle} B = {payload} B: {:+.2}% (limit +{:.0}%)",
+            over * 100.0,
+            max_over * 100.0
+        ),
+    )
+}
+
+/// The issue's targets, each judged on what was measured.
+pub(crate) fn targets(results: &Results) -> Vec<(&'static str, Verdict)> {
+    let ours = results.strategy(BenchPart::Ours);
+    let release = results.strategy(BenchPart::OursRelease);
+    let chef = results.strategy(BenchPart::CargoChef);
+    let missing = |what: &str| Verdict::NotMeasured(format!("needs {what} in the run"));
+    vec![
+        (
+            "source-only rebuild of the default app under 10 s, image no larger than 1.25x the smallest (fat-LTO) image",
+            match ours {
+                Some(ours) => match median(&seconds(&ours.source)) {
+                    Some(source) => rebuild_target(
+                        source,
+                        ours.image_bytes,
+                        release.map(|run| run.image_bytes),
+                        10.0,
+                        1.25,
+                    ),
+                    None => missing("source-only rebuilds"),
+                },
+                None => missing("ours"),
+            },
+        ),
+        (
+            "cold build no slower than cargo-chef's",
+            match (ours, chef) {
+                (Some(ours), Some(chef)) => cold_target(ours.cold.seconds, chef.cold.seconds),
+                _ => missing("ours and cargo-chef"),
+            },
+        ),
+        (
+            "a version bump recompiles no dependency and costs no more than a source-only rebuild",
+            match ours {
+                Some(ours) => bump_target(&ours.bump, &ours.source, &results.app),
+                None => missing("ours"),
+            },
+        ),
+        (
+            "scratch image within 5% of binary + CA bundle (default profile)",
+            match ours {
+                Some(ours) => size_target(
+                    ours.image_bytes,
+                    ours.binary_bytes,
+                    results.ca_bundle_bytes,
+                    0.05,
+                ),
+                None => missing("ours"),
+            },
+        ),
+        (
+            "scratch image within 5% of binary + CA bundle (release profile)",
+            match release {
+                Some(release) => size_target(
+                    release.image_bytes,
+                    release.binary_bytes,
+                    results.ca_bundle_bytes,
+                    0.05,
+                ),
+                None => missing("ours-release"),
+            },
+        ),
+    ]
+}
+
+// ---- output ----
+
+/// The results table (Markdown, also what the terminal shows).
+pub(crate) fn table(results: &Results) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| strategy | profile | cold s | source-only rebuild s | crates | version bump s | crates | image | binary | real binary (cold / source / bump) |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    if let Some(Ok(native)) = &results.native {
+        for (profile, times) in [
+            ("release", &native.release),
+            ("container", &native.container),
+        ] {
+            let _ = writeln!(
+                out,
+                "| native floor, no Docker | {profile} | - | {} | - | - | - | - | - | - |",
+                median_and_all(times)
+            );
+        }
+    }
+    for (part, run) in &results.strategies {
+        let Ok(run) = run else {
+            let _ = writeln!(
+                out,
+                "| {} | {} | failed | | | | | | | |",
+                label(*part),
+                profile(*part)
+            );
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} / {} / {} |",
+            label(*part),
+            profile(*part),
+            run.cold.seconds,
+            median_and_all(&seconds(&run.source)),
+            crate_counts(&run.source),
+            median_and_all(&seconds(&run.bump)),
+            crate_counts(&run.bump),
+            megabytes(run.image_bytes),
+            megabytes(run.binary_bytes),
+            real_binary(std::slice::from_ref(&run.cold)),
+            real_binary(&run.source),
+            real_binary(&run.bump),
+        );
+    }
+    out
+}
+
+/// The allocator comparison, if it ran.
+pub(crate) fn alloc_table(alloc: &Alloc) -> String {
+    let as_seconds =
+        |millis: &[u64]| -> Vec<f64> { millis.iter().map(|&ms| ms as f64 / 1000.0).collect() };
+    let (jemalloc, musl) = (as_seconds(&alloc.jemalloc), as_seconds(&alloc.musl));
+    let mut out = String::from("| allocator | wall s |\n|---|---|\n");
+    let _ = writeln!(
+        out,
+        "| tikv-jemallocator | {} |",
+        median_and_all_precise(&jemalloc)
+    );
+    let _ = writeln!(out, "| musl malloc | {} |", median_and_all_precise(&musl));
+    if let (Some(j), Some(m)) = (median(&jemalloc), median(&musl)) {
+        let _ = writeln!(out, "\nmusl malloc / jemalloc (medians): {:.2}x", m / j);
+    }
+    out
+}
+
+fn median_and_all_precise(values: &[f64]) -> String {
+    let all: Vec<String> = values.iter().map(|v| format!("{v:.2}")).collect();
+    match median(values) {
+        Some(m) => format!("{m:.2} ({})", all.join(", ")),
+        None => "-".to_owned(),
+    }
+}
+
+/// What each strategy is, and what its builds showed beyond the table.
+fn notes(results: &Results) -> String {
+    let mut out = String::new();
+    for (part, run) in &results.strategies {
+        let _ = writeln!(out, "- **{}**: {}", label(*part), description(*part));
+        match run {
+            Err(error) => {
+                let _ = writeln!(out, "  - FAILED: {error}");
+            }
+            Ok(run) => {
+                let builds = std::iter::once(("cold build", &run.cold))
+                    .chain(
+                        run.source
+                            .iter()
+                            .map(|build| ("source-only rebuild", build)),
+                    )
+                    .chain(run.bump.iter().map(|build| ("version bump", build)));
+                for (what, build) in builds.filter(|(_, build)| !build.real()) {
+                    let _ = writeln!(
+                        out,
+                        "  - after a {what} ({:.1} s, {} crates compiled) the image's binary printed {:?} for --version, not {:?}: it ships {}",
+                        build.seconds,
+                        build.compiled.len(),
+                        build.printed,
+                        build.expected,
+                        if build.printed.is_empty() {
+                            "the dummy `fn main(){}`"
+                        } else {
+                            "a stale binary"
+                        }
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+fn description(part: BenchPart) -> &'static str {
+    match part {
+        BenchPart::Seed => {
+            "the blog post's Dockerfile as published (xtask/src/bench/seed.Dockerfile): only Cargo.toml copied (no Cargo.lock, no --locked: every dependency build re-resolves), a dummy main, no touch after `COPY ./src`, `cargo build --release`. Adapted only to build here: the builder image is a build argument (no rustup/apt lines), the app's name in the paths, the xtask member's manifest plus a dummy main, no `update-ca-certificates` (it would drop this machine's proxy CA from the builder's bundle and cargo could not reach crates.io), and FROM scratch instead of alpine (alpine cannot be pulled here) with the CA bundle alpine would bring copied in and `COPY --chown` for `RUN chown`. Its CMD points at /usr/app/my_app, where nothing is, so `docker run` of the image as published fails: the bench runs /opt/APP instead. Its dummy-main bug (no touch after `COPY ./src`, so cargo may keep the dummy binary) is masked in this app: the dummy build had no src/lib.rs, so after `COPY ./src` the binary gains a dependency on the new library and cargo rebuilds it whatever the mtimes; an app with only a main.rs ships the dummy `fn main(){}` (NOTES.md's anchor measurements). With no Cargo.lock copied, it resolves its own dependency versions, and a version bump invalidates the dependency layer: every dependency is resolved and compiled again."
+        }
+        BenchPart::CargoChef => {
+            "cargo-chef's documented planner / `cargo chef cook --release --target x86_64-unknown-linux-musl --recipe-path recipe.json` / `cargo build --release --bin APP` pattern (cargo-chef.Dockerfile), on the builder plus `cargo install cargo-chef --locked` (chef-builder.Dockerfile, built once, tagged so the prunes keep it). cargo-chef masks the package version in its recipe."
+        }
+        BenchPart::CacheMounts => {
+            "one `RUN` with the sources bind-mounted and cargo's target directory and registry in BuildKit cache mounts, in the style of `docker init` for Rust (cache-mounts.Dockerfile); `--package APP` and the xtask member mounted. Every rebuild re-runs that RUN, and cargo's own incremental state does the caching."
+        }
+        BenchPart::Ours => {
+            "the generated project's own Dockerfile, unchanged: a recipe stage that masks the version, dependencies built from placeholder sources and their own artifacts cleaned, then the sources; default profile `container` (release without cross-crate LTO)."
+        }
+        BenchPart::OursRelease => {
+            "the same Dockerfile with `--build-arg CARGO_PROFILE=release` (fat LTO, one codegen unit): the smallest image."
+        }
+        BenchPart::Native | BenchPart::Alloc => "",
+    }
+}
+
+/// The whole BENCHMARKS.md.
+pub(crate) fn markdown(results: &Results) -> String {
+    let machine = &results.machine;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks: rebuild speed you can prove\n");
+    let _ = writeln!(
+        out,
+        "Written by `{}` on {} (reproduce with `cargo xtask bench`; the engine needs BuildKit, e.g. `DOCKER=/usr/bin/docker`; every engine log lands in target/bench/). Every strategy builds the same generated app ({}, kind service, runtime scratch, rendered once) with the same builder image, each from a cold engine cache (`docker builder prune --all --force`, its images removed). Times are wall-clock seconds of `docker build`; each change is rebuilt {} time{}: the median, then every run in order. \"crates\" counts cargo's `Compiling` lines in the build's plain log. \"real binary\" means the image's binary printed `{} VERSION` for `--version`, with the version just built.\n",
+        results.command,
+        machine.date,
+        results.app,
+        results.reps,
+        if results.reps == 1 { "" } else { "s" },
+        results.app
+    );
+    let _ = writeln!(out, "## Machine\n");
+    let _ = writeln!(out, "- CPUs (nproc): {}", machine.nproc);
+    let _ = writeln!(out, "- memory: {}", machine.memory);
+    let _ = writeln!(out, "- Docker engine: {} (BuildKit)", machine.docker);
+    let _ = writeln!(
+        out,
+        "- builder image: {} ({})",
+        machine.builder_image, machine.builder_id
+    );
+    let _ = writeln!(out, "- rustc in the builder: {}", machine.rustc);
+    let _ = writeln!(out, "- cargo-chef: {}", machine.cargo_chef);
+    let _ = writeln!(
+        out,
+        "- CA bundle (the builder's /etc/ssl/certs/ca-certificates.crt): {} B\n",
+        results.ca_bundle_bytes
+    );
+    let _ = writeln!(out, "## Results\n");
+    out.push_str(&table(results));
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "Image and binary sizes are those of the image after the source-only rebuilds. Source-only change: a comment line appended to src/main.rs. Version bump: the patch version in Cargo.toml and the package's Cargo.lock entry. The native floor is the same change rebuilt with cargo inside the builder image (`docker run`, warmed by one full build), no image involved: what is left of a rebuild once Docker's share is gone.\n\nProfiles: seed, cargo-chef and cache-mounts build `--release` as their documentation does, which for this app is fat LTO with one codegen unit; compare them with `ours (release profile)` like for like, and with `ours` for what the template ships by default (`container`: release without cross-crate LTO).\n"
+    );
+    let _ = writeln!(out, "## Targets\n");
+    for (target, verdict) in targets(results) {
+        let _ = writeln!(
+            out,
+            "- {target}: **{}**, {}",
+            verdict.word(),
+            verdict.detail()
+        );
+    }
+    out.push('\n');
+    if !results.strategies.is_empty() {
+        let _ = writeln!(out, "## Strategies\n");
+        out.push_str(&notes(results));
+        out.push('\n');
+    }
+    match &results.alloc {
+        Some(Ok(alloc)) => {
+            let _ = writeln!(out, "## Allocator: tikv-jemallocator vs musl's malloc\n");
+            let _ = writeln!(
+                out,
+                "xtask/src/bench/alloc_main.rs: 4 threads each replace random slots of a 4096-slot live set with Vec<u8> (8 B to 32 KiB), Box<[u64; 16]> and String allocations, 4 million times each; release profile, static musl, FROM scratch, run {} time{} per allocator. Wall time as the workload measures it.\n",
+                results.reps,
+                if results.reps == 1 { "" } else { "s" }
+            );
+            out.push_str(&alloc_table(alloc));
+            out.push('\n');
+        }
+        Some(Err(error)) => {
+            let _ = writeln!(out, "## Allocator\n\nFAILED: {error}\n");
+        }
+        None => {}
+    }
+    if let Some(Err(error)) = &results.native {
+        let _ = writeln!(out, "## Native floor\n\nFAILED: {error}\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(seconds: f64, compiled: &[&str], printed: &str, expected: &str) -> Build {
+        Build {
+            seconds,
+            compiled: compiled.iter().map(|name| (*name).to_owned()).collect(),
+            printed: printed.to_owned(),
+            expected: expected.to_owned(),
+        }
+    }
+
+    #[test]
+    fn medians_of_odd_even_and_empty() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+        assert_eq!(median_and_all(&[9.0, 7.0, 8.0]), "8.0 (9.0, 7.0, 8.0)");
+        assert_eq!(median_and_all(&[7.25]), "7.2");
+    }
+
+    #[test]
+    fn compiled_crates_come_from_plain_progress_and_cargo() {
+        let log = "\
+#17 0.372    Compiling bench-app v0.1.0 (/build)
+#14 40.56    Compiling reqwest v0.12.28
+   Compiling tokio v1.54.1
+#9 [builder 5/9] RUN echo Compiling everything
+#12 1.0 warning: Compiling via v
+#20 DONE 12.3s";
+        assert_eq!(compiled_crates(log), ["bench-app", "reqwest", "tokio"]);
+    }
+
+    #[test]
+    fn reads_image_id_and_size() {
+        let json = r#"[{"Id": "sha256:abc", "RepoTags": ["x:latest"], "Size": 3911234}]"#;
+        assert_eq!(
+            parse_image(json).unwrap(),
+            ("sha256:abc".to_owned(), 3911234)
+        );
+        assert!(parse_image("[]").is_err());
+    }
+
+    #[test]
+    fn reads_native_timings_and_workload_output() {
+        let native = parse_native(
+            "   Compiling x v0.1.0\nnative release 1 29876\nnative container 1 4012\nnative container 2 3990\n",
+        )
+        .unwrap();
+        assert_eq!(native.release, [29.876]);
+        assert_eq!(native.container, [4.012, 3.99]);
+        assert!(parse_native("native release 1 100\n").is_err());
+        assert_eq!(
+            parse_alloc("allocator musl threads 4 elapsed_ms 2171 checksum 1").unwrap(),
+            2171
+        );
+        assert!(parse_alloc("nothing").is_err());
+        assert_eq!(
+            parse_meminfo("MemTotal:       24576000 kB\nMemFree: 1 kB\n").as_deref(),
+            Some("23.4 GiB")
+        );
+    }
+
+    #[test]
+    fn the_chef_builder_is_tagged_next_to_the_builder() {
+        assert_eq!(
+            chef_tag("local/rust-musl-builder:1.96-bookworm", "0.1.78"),
+            "local/rust-musl-builder:1.96-bookworm-cargo-chef-0.1.78"
+        );
+        assert_eq!(
+            chef_tag("registry:5000/rust", "0.1.78"),
+            "registry:5000/rust:cargo-chef-0.1.78"
+        );
+        assert_eq!(
+            chef_tag("rust@sha256:abc", "0.1.78"),
+            "rust:cargo-chef-0.1.78"
+        );
+    }
+
+    #[test]
+    fn the_rebuild_target_needs_speed_and_size() {
+        let verdict = rebuild_target(6.0, 4_000_000, Some(3_600_000), 10.0, 1.25);
+        assert_eq!(
+            verdict,
+            Verdict::Met(
+                "6.0 s, 4.0 s under 10 s; image 4.00 MB = 1.111x the fat-LTO image's 3.60 MB (limit 1.25x, within)".to_owned()
+            )
+        );
+        assert!(matches!(
+            rebuild_target(12.5, 4_000_000, Some(3_600_000), 10.0, 1.25),
+            Verdict::Missed(detail) if detail.starts_with("12.5 s, 2.5 s over 10 s")
+        ));
+        assert!(matches!(
+            rebuild_target(6.0, 5_000_000, Some(3_600_000), 10.0, 1.25),
+            Verdict::Missed(detail) if detail.contains("1.389x") && detail.contains("over)")
+        ));
+        assert!(matches!(
+            rebuild_target(6.0, 5_000_000, None, 10.0, 1.25),
+            Verdict::NotMeasured(_)
+        ));
+    }
+
+    #[test]
+    fn cold_and_size_targets_say_by_how_much() {
+        assert_eq!(
+            cold_target(120.0, 150.0),
+            Verdict::Met("120.0 s vs cargo-chef's 150.0 s: 30.0 s (-20%) faster".to_owned())
+        );
+        assert!(
+            matches!(cold_target(165.0, 150.0), Verdict::Missed(d) if d.contains("(+10%) slower"))
+        );
+        assert_eq!(
+            size_target(1_040, 800, 200, 0.05),
+            Verdict::Met(
+                "image 1040 B vs binary 800 B + CA bundle 200 B = 1000 B: +4.00% (limit +5%)"
+                    .to_owned()
+            )
+        );
+        assert!(matches!(
+            size_target(1_060, 800, 200, 0.05),
+            Verdict::Missed(_)
+        ));
+    }
+
+    #[test]
+    fn a_bump_may_compile_only_the_app_and_cost_no_more() {
+        let app = "bench-app";
+        let bumps = |seconds: &[f64], compiled: &[&str]| -> Vec<Build> {
+            seconds
+                .iter()
+                .map(|&s| build(s, compiled, "", ""))
+                .collect()
+        };
+        let sources = bumps(&[5.3, 5.0, 5.6], &[app]);
+        assert_eq!(
+            bump_target(&bumps(&[5.1, 5.2, 4.9], &[app]), &sources, app),
+            Verdict::Met(
+                "no dependency recompiled (only bench-app); bump 5.1 s vs source-only 5.3 s: 0.2 s cheaper or equal (source-only runs spread over 0.6 s)".to_owned()
+            )
+        );
+        assert!(matches!(
+            bump_target(&bumps(&[5.6], &[app]), &sources, app),
+            Verdict::Missed(d) if d.contains("0.3 s dearer")
+        ));
+        assert!(matches!(
+            bump_target(&bumps(&[130.0], &["tokio", app, "libc"]), &sources, app),
+            Verdict::Missed(d) if d.starts_with("2 dependencies recompiled (libc, tokio)")
+        ));
+        assert!(matches!(
+            bump_target(&[], &sources, app),
+            Verdict::NotMeasured(_)
+        ));
+    }
+
+    #[test]
+    fn a_dummy_binary_is_called_out() {
+        let expected = "bench-app 0.1.0";
+        let run = StrategyRun {
+            cold: build(138.0, &["tokio", "bench-app"], "", expected),
+            source: vec![build(32.0, &["bench-app"], expected, expected)],
+            bump: vec![build(130.0, &["tokio", "bench-app"], "", "bench-app 0.1.1")],
+            image_bytes: 3_500_000,
+            binary_bytes: 3_250_000,
+        };
+        let results = Results {
+            app: "bench-app".to_owned(),
+            reps: 1,
+            strategies: vec![(BenchPart::Seed, Ok(run))],
+            ..Results::default()
+        };
+        let table = table(&results);
+        assert!(
+            table.contains("| seed | release | 138.0 | 32.0 | 1 | 130.0 | 2 | 3.50 MB | 3.25 MB | NO / yes / NO |"),
+            "{table}"
+        );
+        let notes = notes(&results);
+        assert!(
+            notes.contains("after a cold build (138.0 s, 2 crates compiled) the image's binary printed \"\" for --version, not \"bench-app 0.1.0\": it ships the dummy `fn main(){}`"),
+            "{notes}"
+        );
+    }
+}
