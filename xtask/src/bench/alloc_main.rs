@@ -64,7 +64,11 @@ fn work(seed: u64) -> u64 {
 }
 
 fn main() {
-    let allocator = if cfg!(feature = "jemalloc") { "jemalloc" } else { "musl" };
+    let allocator = if cfg!(feature = "jemalloc") {
+        "jemalloc"
+    } else {
+        "musl"
+    };
     let started = Instant::now();
     let workers: Vec<_> = (0..THREADS)
         .map(|thread| thread::spawn(move || work(0x9e37_79b9_7f4a_7c15 ^ (thread + 1))))
