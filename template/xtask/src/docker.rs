@@ -44,11 +44,17 @@ impl flags::Docker {
         };
         smoke::remove_containers_on_ctrl_c();
 
+        let previous = engine.image(&sh, &tag).ok().map(|image| image.id);
         let started = Instant::now();
         let log = builder.build(&project.root, &tag)?;
         let build_seconds = started.elapsed().as_secs_f64();
 
         let image = engine.image(&sh, &tag)?;
+        if let Some(previous) = previous.filter(|previous| *previous != image.id) {
+            // The tag moved: the image it named is now dangling, unless something else uses
+            // it (another tag, a container), in which case the engine refuses and keeps it.
+            builder.remove_image(&previous);
+        }
         let smoke = Smoke {
             engine: &engine,
             sh: &sh,
@@ -208,9 +214,10 @@ impl Builder<'_> {
         Ok(log)
     }
 
-    pub fn remove_image(&self, tag: &str) {
+    /// Removes an image by tag or id, unless the engine refuses (it is still in use).
+    pub fn remove_image(&self, image: &str) {
         let program = &self.engine.program;
-        let _ = cmd!(self.sh, "{program} rmi {tag}")
+        let _ = cmd!(self.sh, "{program} rmi {image}")
             .quiet()
             .ignore_stdout()
             .ignore_stderr()

@@ -235,6 +235,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     let report = parse_report(&output);
     assert!(output.status.success());
     assert_good_report(&report, "e2e-cli", "cli");
+    let first_image = report["image_id"].as_str().unwrap().to_owned();
     assert_eq!(
         step_names(&report),
         ["user", "labels", "binary", "version", "self-check"]
@@ -329,6 +330,15 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
             .expect("running the image with the new dependency");
     assert_eq!(seven.stdout, "7\n");
     assert_eq!(leftover_containers(), "");
+    // Each rebuild moved the tag; the images it named before were removed, not left dangling.
+    let gone = Command::new(engine())
+        .args(["image", "inspect", &first_image])
+        .output()
+        .unwrap();
+    assert!(
+        !gone.status.success(),
+        "the first build's image {first_image} is still there"
+    );
 }
 
 /// The generated README's four Dockerfile changes for a library in the workspace, applied as
