@@ -62,6 +62,22 @@ fn names(list: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// `(change, crates compiled)` of each `--check-cache` rebuild, each of which must have passed.
+fn cache_checks<'a>(tag: &str, report: &'a Value) -> Vec<(&'a str, Vec<&'a str>)> {
+    let checks = report["cache_checks"].as_array().unwrap();
+    checks
+        .iter()
+        .map(|check| {
+            assert_eq!(check["ok"], true, "{check:#}");
+            eprintln!(
+                "[{tag}] cache check {}: {} s",
+                check["change"], check["seconds"]
+            );
+            (check["change"].as_str().unwrap(), names(&check["compiled"]))
+        })
+        .collect()
+}
+
 fn step_names(report: &Value) -> Vec<&str> {
     report["steps"]
         .as_array()
@@ -160,19 +176,7 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
     // The cache guarantees, each a rebuild of a changed copy of the context in the real engine:
     // untouched content compiles nothing; a source change or a version bump compiles only the
     // project's own crate (and the rebuilt image prints the new version).
-    let checks: Vec<(&str, Vec<&str>)> = report["cache_checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|check| {
-            assert_eq!(check["ok"], true, "{check:#}");
-            eprintln!(
-                "[e2e-service] cache check {}: {} s",
-                check["change"], check["seconds"]
-            );
-            (check["change"].as_str().unwrap(), names(&check["compiled"]))
-        })
-        .collect();
+    let checks = cache_checks("e2e-service", &report);
     assert_eq!(
         checks,
         [
@@ -424,12 +428,7 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
     );
     let report = parse_report(&output);
     assert!(output.status.success(), "{report:#}");
-    let checks: Vec<(&str, Vec<&str>)> = report["cache_checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|check| (check["change"].as_str().unwrap(), names(&check["compiled"])))
-        .collect();
+    let checks = cache_checks("e2e-workspace", &report);
     let both = vec!["core-lib", "e2e-workspace"];
     assert_eq!(
         checks,
