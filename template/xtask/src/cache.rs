@@ -80,11 +80,14 @@ fn rebuild(
         Change::Source => {
             let main = dir.path().join("src/main.rs");
             let mut source = fs::read_to_string(&main).context("reading src/main.rs")?;
-            source.push_str("\n// cargo xtask docker --check-cache: a source-only change\n");
+            source.push_str(&format!(
+                "\n// cargo xtask docker --check-cache: a source-only change ({})\n",
+                nonce()
+            ));
             fs::write(&main, source)?;
         }
         Change::VersionBump => {
-            version = bump_patch(&project.version)?;
+            version = format!("{}-check.{}", bump_patch(&project.version)?, nonce());
             let manifest = dir.path().join("Cargo.toml");
             let text = fs::read_to_string(&manifest)?;
             fs::write(&manifest, set_package_version(&text, &version)?)?;
@@ -114,6 +117,14 @@ fn rebuild(
     })();
     builder.remove_image(&tag);
     result
+}
+
+/// Unique per run: a change that was built before would come from the engine's cache and prove
+/// nothing (and look like a stale binary).
+fn nonce() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos())
 }
 
 /// Crate names from cargo's `Compiling <name> v<version>` lines in the engine's log.

@@ -27,6 +27,12 @@ fn enabled(test: &str) -> bool {
     on
 }
 
+/// `name-<pid>`: every run renders new projects, so that no layer of an earlier run's identical
+/// build can come from the engine's cache and hide what a rebuild compiles.
+fn unique(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
 fn engine() -> String {
     env::var("DOCKER").unwrap_or_else(|_| "docker".to_owned())
 }
@@ -157,8 +163,9 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
         return;
     }
     let _heavy = heavy();
-    let project = render("service", "scratch", "e2e-service");
-    let _images = Images(vec!["e2e-service:0.1.0".into()]);
+    let name = unique("e2e-service");
+    let project = render("service", "scratch", &name);
+    let _images = Images(vec![format!("{name}:0.1.0")]);
 
     let output = step(
         "e2e-service",
@@ -172,7 +179,7 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
     );
     let report = parse_report(&output);
     assert!(output.status.success());
-    assert_good_report(&report, "e2e-service", "service");
+    assert_good_report(&report, &name, "service");
     // The cache guarantees, each a rebuild of a changed copy of the context in the real engine:
     // untouched content compiles nothing; a source change or a version bump compiles only the
     // project's own crate (and the rebuilt image prints the new version).
@@ -181,8 +188,8 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
         checks,
         [
             ("touch", vec![]),
-            ("source", vec!["e2e-service"]),
-            ("version bump", vec!["e2e-service"])
+            ("source", vec![name.as_str()]),
+            ("version bump", vec![name.as_str()])
         ]
     );
     assert_eq!(
@@ -215,10 +222,7 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
     assert!(error.contains("but the budget is 1.00 MB"), "{error}");
     let largest = &report["largest_layers"][0];
     assert!(
-        largest["created_by"]
-            .as_str()
-            .unwrap()
-            .contains("e2e-service"),
+        largest["created_by"].as_str().unwrap().contains(&name),
         "{report:#}"
     );
     assert_eq!(leftover_containers(), "");
@@ -230,15 +234,17 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         return;
     }
     let _heavy = heavy();
-    let project = render("cli", "scratch", "e2e-cli");
-    let _images = Images(vec!["e2e-cli:0.1.0".into()]);
+    let name = unique("e2e-cli");
+    let tag = format!("{name}:0.1.0");
+    let project = render("cli", "scratch", &name);
+    let _images = Images(vec![tag.clone()]);
 
     let output = step("e2e-cli", "cargo xtask docker", || {
         Ok(xtask_docker(&project, &[]))
     });
     let report = parse_report(&output);
     assert!(output.status.success());
-    assert_good_report(&report, "e2e-cli", "cli");
+    assert_good_report(&report, &name, "cli");
     let first_image = report["image_id"].as_str().unwrap().to_owned();
     assert_eq!(
         step_names(&report),
@@ -248,7 +254,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     step(
         "e2e-cli",
         "HTTPS from the scratch image with a private CA",
-        || https_from_image("e2e-cli:0.1.0"),
+        || https_from_image(&tag),
     );
 
     // A smoke command that fails: its output is reported and no container is left behind.
@@ -273,7 +279,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     let report = parse_report(&output);
     assert_eq!(
         names(&report["compiled"]),
-        ["e2e-cli"],
+        [name.as_str()],
         "a source change compiles one crate"
     );
     let failed = detail(&report, "self-check");
@@ -322,16 +328,15 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     assert!(output.status.success(), "{report:#}");
     let compiled = names(&report["compiled"]);
     assert!(
-        compiled.contains(&"itoa") && compiled.contains(&"e2e-cli"),
+        compiled.contains(&"itoa") && compiled.contains(&name.as_str()),
         "{compiled:?}"
     );
     assert!(
         compiled.len() > 20,
         "the dependency layer was rebuilt: {compiled:?}"
     );
-    let seven =
-        support::run(Command::new(engine()).args(["run", "--rm", "e2e-cli:0.1.0", "seven"]))
-            .expect("running the image with the new dependency");
+    let seven = support::run(Command::new(engine()).args(["run", "--rm", &tag, "seven"]))
+        .expect("running the image with the new dependency");
     assert_eq!(seven.stdout, "7\n");
     assert_eq!(leftover_containers(), "");
     // Each rebuild moved the tag; the images it named before were removed, not left dangling.
@@ -353,8 +358,10 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
         return;
     }
     let _heavy = heavy();
-    let project = render("service", "scratch", "e2e-workspace");
-    let _images = Images(vec!["e2e-workspace:0.1.0".into()]);
+    let name = unique("e2e-workspace");
+    let tag = format!("{name}:0.1.0");
+    let project = render("service", "scratch", &name);
+    let _images = Images(vec![tag.clone()]);
     let path = &project.path;
     let edit = |file: &str, from: &str, to: &str| {
         let text = fs::read_to_string(path.join(file)).unwrap();
@@ -407,8 +414,8 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
     );
     edit(
         "Dockerfile",
-        "--package e2e-workspace \\\n && rm -rf src\n",
-        "--package e2e-workspace --package core-lib \\\n && rm -rf src crates/core/src\n",
+        &format!("--package {name} \\\n && rm -rf src\n"),
+        &format!("--package {name} --package core-lib \\\n && rm -rf src crates/core/src\n"),
     );
     edit(
         "Dockerfile",
@@ -429,7 +436,7 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
     let report = parse_report(&output);
     assert!(output.status.success(), "{report:#}");
     let checks = cache_checks("e2e-workspace", &report);
-    let both = vec!["core-lib", "e2e-workspace"];
+    let both = vec!["core-lib", name.as_str()];
     assert_eq!(
         checks,
         [
@@ -438,13 +445,8 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
             ("version bump", both)
         ]
     );
-    let check = support::run(Command::new(engine()).args([
-        "run",
-        "--rm",
-        "e2e-workspace:0.1.0",
-        "self-check",
-    ]))
-    .expect("running self-check");
+    let check = support::run(Command::new(engine()).args(["run", "--rm", &tag, "self-check"]))
+        .expect("running self-check");
     assert!(
         check.stdout.ends_with("greeting: hello from core\n"),
         "{}",
