@@ -27,10 +27,27 @@ fn enabled(test: &str) -> bool {
     on
 }
 
-/// `name-<pid>`: every run renders new projects, so that no layer of an earlier run's identical
-/// build can come from the engine's cache and hide what a rebuild compiles.
-fn unique(name: &str) -> String {
-    format!("{name}-{}", std::process::id())
+/// A project for one test, rendered on scratch as `<prefix>-<pid>`: every run renders new
+/// projects, so that no layer of an earlier run's identical build can come from the engine's
+/// cache and hide what a rebuild compiles. Its image tag is removed when the test ends.
+struct E2e {
+    project: Rendered,
+    name: String,
+    tag: String,
+    _images: Images,
+}
+
+impl E2e {
+    fn render(kind: &str, prefix: &str) -> E2e {
+        let name = format!("{prefix}-{}", std::process::id());
+        let tag = format!("{name}:0.1.0");
+        E2e {
+            project: render(kind, "scratch", &name),
+            _images: Images(vec![tag.clone()]),
+            name,
+            tag,
+        }
+    }
 }
 
 fn engine() -> String {
@@ -163,9 +180,12 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
         return;
     }
     let _heavy = heavy();
-    let name = unique("e2e-service");
-    let project = render("service", "scratch", &name);
-    let _images = Images(vec![format!("{name}:0.1.0")]);
+    let E2e {
+        project,
+        name,
+        tag: _,
+        _images,
+    } = E2e::render("service", "e2e-service");
 
     let output = step(
         "e2e-service",
@@ -234,10 +254,9 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         return;
     }
     let _heavy = heavy();
-    let name = unique("e2e-cli");
-    let tag = format!("{name}:0.1.0");
-    let project = render("cli", "scratch", &name);
-    let _images = Images(vec![tag.clone()]);
+    let E2e {
+        project, name, tag, ..
+    } = E2e::render("cli", "e2e-cli");
 
     let output = step("e2e-cli", "cargo xtask docker", || {
         Ok(xtask_docker(&project, &[]))
@@ -358,10 +377,9 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
         return;
     }
     let _heavy = heavy();
-    let name = unique("e2e-workspace");
-    let tag = format!("{name}:0.1.0");
-    let project = render("service", "scratch", &name);
-    let _images = Images(vec![tag.clone()]);
+    let E2e {
+        project, name, tag, ..
+    } = E2e::render("service", "e2e-workspace");
     let path = &project.path;
     let edit = |file: &str, from: &str, to: &str| {
         let text = fs::read_to_string(path.join(file)).unwrap();
