@@ -34,19 +34,24 @@ struct E2e {
     project: Rendered,
     name: String,
     tag: String,
-    _images: Images,
 }
 
 impl E2e {
     fn render(kind: &str, prefix: &str) -> E2e {
         let name = format!("{prefix}-{}", std::process::id());
-        let tag = format!("{name}:0.1.0");
         E2e {
             project: render(kind, "scratch", &name),
-            _images: Images(vec![tag.clone()]),
+            tag: format!("{name}:0.1.0"),
             name,
-            tag,
         }
+    }
+}
+
+impl Drop for E2e {
+    fn drop(&mut self) {
+        let _ = Command::new(engine())
+            .args(["rmi", "--force", &self.tag])
+            .output();
     }
 }
 
@@ -129,19 +134,6 @@ fn leftover_containers() -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-/// Removes the image tags a test made, also when it fails.
-struct Images(Vec<String>);
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        for tag in &self.0 {
-            let _ = Command::new(engine())
-                .args(["rmi", "--force", tag])
-                .output();
-        }
-    }
-}
-
 /// The checks every successful report must pass, whatever the kind.
 fn assert_good_report(report: &Value, name: &str, kind: &str) {
     assert_eq!(report["ok"], true, "{report:#}");
@@ -180,26 +172,22 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
         return;
     }
     let _heavy = heavy();
-    let E2e {
-        project,
-        name,
-        tag: _,
-        _images,
-    } = E2e::render("service", "e2e-service");
+    let e2e = E2e::render("service", "e2e-service");
+    let (project, name) = (&e2e.project, &e2e.name);
 
     let output = step(
         "e2e-service",
         "cargo xtask docker --check-cache --check-version-bump",
         || {
             Ok(xtask_docker(
-                &project,
+                project,
                 &["--check-cache", "--check-version-bump"],
             ))
         },
     );
     let report = parse_report(&output);
     assert!(output.status.success());
-    assert_good_report(&report, &name, "service");
+    assert_good_report(&report, name, "service");
     // The cache guarantees, each a rebuild of a changed copy of the context in the real engine:
     // untouched content compiles nothing; a source change or a version bump compiles only the
     // project's own crate (and the rebuilt image prints the new version).
@@ -230,7 +218,7 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
 
     // A budget below the real size fails, says by how much, and shows where the bytes are.
     let output = step("e2e-service", "cargo xtask docker --budget 1MB", || {
-        Ok(xtask_docker(&project, &["--budget", "1MB"]))
+        Ok(xtask_docker(project, &["--budget", "1MB"]))
     });
     assert!(!output.status.success());
     let report = parse_report(&output);
@@ -242,7 +230,10 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
     assert!(error.contains("but the budget is 1.00 MB"), "{error}");
     let largest = &report["largest_layers"][0];
     assert!(
-        largest["created_by"].as_str().unwrap().contains(&name),
+        largest["created_by"]
+            .as_str()
+            .unwrap()
+            .contains(name.as_str()),
         "{report:#}"
     );
     assert_eq!(leftover_containers(), "");
@@ -254,16 +245,15 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         return;
     }
     let _heavy = heavy();
-    let E2e {
-        project, name, tag, ..
-    } = E2e::render("cli", "e2e-cli");
+    let e2e = E2e::render("cli", "e2e-cli");
+    let (project, name, tag) = (&e2e.project, &e2e.name, &e2e.tag);
 
     let output = step("e2e-cli", "cargo xtask docker", || {
-        Ok(xtask_docker(&project, &[]))
+        Ok(xtask_docker(project, &[]))
     });
     let report = parse_report(&output);
     assert!(output.status.success());
-    assert_good_report(&report, &name, "cli");
+    assert_good_report(&report, name, "cli");
     let first_image = report["image_id"].as_str().unwrap().to_owned();
     assert_eq!(
         step_names(&report),
@@ -273,7 +263,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     step(
         "e2e-cli",
         "HTTPS from the scratch image with a private CA",
-        || https_from_image(&tag),
+        || https_from_image(tag),
     );
 
     // A smoke command that fails: its output is reported and no container is left behind.
@@ -292,7 +282,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     );
     fs::write(&main, broken).unwrap();
     let output = step("e2e-cli", "cargo xtask docker (broken self-check)", || {
-        Ok(xtask_docker(&project, &[]))
+        Ok(xtask_docker(project, &[]))
     });
     assert!(!output.status.success());
     let report = parse_report(&output);
@@ -341,7 +331,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         || support::cargo(&project.path, &["metadata", "--format-version", "1"]).map(drop),
     );
     let output = step("e2e-cli", "cargo xtask docker (a new dependency)", || {
-        Ok(xtask_docker(&project, &[]))
+        Ok(xtask_docker(project, &[]))
     });
     let report = parse_report(&output);
     assert!(output.status.success(), "{report:#}");
@@ -354,7 +344,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         compiled.len() > 20,
         "the dependency layer was rebuilt: {compiled:?}"
     );
-    let seven = support::run(Command::new(engine()).args(["run", "--rm", &tag, "seven"]))
+    let seven = support::run(Command::new(engine()).args(["run", "--rm", tag, "seven"]))
         .expect("running the image with the new dependency");
     assert_eq!(seven.stdout, "7\n");
     assert_eq!(leftover_containers(), "");
@@ -377,9 +367,8 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
         return;
     }
     let _heavy = heavy();
-    let E2e {
-        project, name, tag, ..
-    } = E2e::render("service", "e2e-workspace");
+    let e2e = E2e::render("service", "e2e-workspace");
+    let (project, name, tag) = (&e2e.project, &e2e.name, &e2e.tag);
     let path = &project.path;
     let edit = |file: &str, from: &str, to: &str| {
         let text = fs::read_to_string(path.join(file)).unwrap();
@@ -446,7 +435,7 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
         "cargo xtask docker --check-cache --check-version-bump",
         || {
             Ok(xtask_docker(
-                &project,
+                project,
                 &["--check-cache", "--check-version-bump"],
             ))
         },
@@ -463,7 +452,7 @@ fn a_workspace_library_keeps_the_cache_guarantees() {
             ("version bump", both)
         ]
     );
-    let check = support::run(Command::new(engine()).args(["run", "--rm", &tag, "self-check"]))
+    let check = support::run(Command::new(engine()).args(["run", "--rm", tag, "self-check"]))
         .expect("running self-check");
     assert!(
         check.stdout.ends_with("greeting: hello from core\n"),
