@@ -5,17 +5,24 @@ use std::{fs, path::Path, time::Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use xshell::Shell;
+use xshell::{Shell, cmd};
 
-use crate::{docker::Builder, project::Project, smoke};
+use crate::{
+    docker::Builder,
+    graph,
+    project::{self, Project},
+    smoke,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     /// Every file copied (new mtimes), no content changed: nothing may compile.
     Touch,
-    /// A comment appended to src/main.rs: only this crate may compile.
+    /// A comment appended to the shipped binary's main source file: only workspace crates
+    /// may compile.
     Source,
-    /// The package version bumped in Cargo.toml and Cargo.lock: only this crate may compile.
+    /// The shipped package's version bumped in its manifest (or `[workspace.package]` when it
+    /// inherits it) and in Cargo.lock: only workspace crates may compile.
     VersionBump,
 }
 
@@ -78,8 +85,9 @@ fn rebuild(
     match change {
         Change::Touch => {}
         Change::Source => {
-            let main = dir.path().join("src/main.rs");
-            let mut source = fs::read_to_string(&main).context("reading src/main.rs")?;
+            let main = dir.path().join(&project.bin_source);
+            let mut source = fs::read_to_string(&main)
+                .with_context(|| format!("reading {}", project.bin_source.display()))?;
             source.push_str(&format!(
                 "\n// cargo xtask docker --check-cache: a source-only change ({})\n",
                 nonce()
@@ -88,19 +96,22 @@ fn rebuild(
         }
         Change::VersionBump => {
             version = format!("{}-check.{}", bump_patch(&project.version)?, nonce());
-            let manifest = dir.path().join("Cargo.toml");
-            let text = fs::read_to_string(&manifest)?;
-            fs::write(&manifest, set_package_version(&text, &version)?)?;
-            let lock = dir.path().join("Cargo.lock");
-            let text = fs::read_to_string(&lock)?;
-            fs::write(&lock, set_locked_version(&text, &project.name, &version)?)?;
+            bump_version(sh, project, dir.path(), &version)?;
         }
     }
     let tag = format!("{}:check-cache", project.name);
     let result = (|| {
         let log = builder.build(dir.path(), &tag)?;
         *compiled = compiled_crates(&log);
-        let verdict = judge(change, compiled, &project.name, &project.members)?;
+        let verdict =
+            judge(change, compiled, &project.name, &project.member_names()).map_err(|error| {
+                match error {
+                    Verdict::Dependencies(message) => {
+                        anyhow::anyhow!("{message}{}", explain(sh, project, compiled))
+                    }
+                    Verdict::Other(error) => error,
+                }
+            })?;
         if change != Change::Touch {
             // The rebuilt image must run the changed build, not a cached one.
             let printed = smoke::run_once(builder.engine, sh, &tag, &["--version"])
@@ -117,6 +128,45 @@ fn rebuild(
     })();
     builder.remove_image(&tag);
     result
+}
+
+/// Bumps the shipped package's version in the copy at `dir`: in its own `[package]` table, or
+/// in `[workspace.package]` when it inherits the version (then every member that inherits it
+/// moves too). Cargo.lock follows for every member whose version changed, as cargo would write it.
+fn bump_version(sh: &Shell, project: &Project, dir: &Path, version: &str) -> anyhow::Result<()> {
+    let member = project
+        .members
+        .iter()
+        .find(|member| member.name == project.name)
+        .context("the shipped package is not a workspace member")?;
+    let relative = member
+        .manifest
+        .strip_prefix(&project.root)
+        .unwrap_or(&member.manifest);
+    let manifest = dir.join(relative);
+    let text = fs::read_to_string(&manifest)?;
+    match set_version(&text, "[package]", version) {
+        Some(bumped) => fs::write(&manifest, bumped)?,
+        None => {
+            let root = dir.join("Cargo.toml");
+            let text = fs::read_to_string(&root)?;
+            let bumped = set_version(&text, "[workspace.package]", version).context(
+                "the package inherits its version, but [workspace.package] has none to bump",
+            )?;
+            fs::write(&root, bumped)?;
+        }
+    }
+    let _in_copy = sh.push_dir(dir);
+    let bumped = project::members(&project::metadata_json(sh)?)?;
+    let lock = dir.join("Cargo.lock");
+    let mut text = fs::read_to_string(&lock)?;
+    for (before, after) in project.members.iter().zip(&bumped) {
+        if before.version != after.version {
+            text = set_locked_version(&text, &after.name, &after.version)?;
+        }
+    }
+    fs::write(&lock, text)?;
+    Ok(())
 }
 
 /// Unique per run: a change that was built before would come from the engine's cache and prove
@@ -139,6 +189,13 @@ pub fn compiled_crates(log: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Why a rebuild failed: registry crates recompiled (the cause needs a closer look), or not.
+#[derive(Debug)]
+pub enum Verdict {
+    Dependencies(String),
+    Other(anyhow::Error),
+}
+
 /// `package` is the binary's crate; `members` every crate of the workspace, which a change to
 /// the sources may recompile (a library the binary uses, say). Registry crates never may.
 pub fn judge(
@@ -146,29 +203,29 @@ pub fn judge(
     compiled: &[String],
     package: &str,
     members: &[String],
-) -> anyhow::Result<String> {
+) -> Result<String, Verdict> {
     let name = change.name();
     let dependencies: Vec<&str> = compiled
         .iter()
         .map(String::as_str)
         .filter(|crate_name| !members.iter().any(|member| member == crate_name))
         .collect();
+    let other = |message: String| Err(Verdict::Other(anyhow::anyhow!(message)));
     match change {
         Change::Touch if compiled.is_empty() => Ok("nothing compiled".to_owned()),
-        Change::Touch => bail!(
+        Change::Touch => other(format!(
             "touching files without changing them recompiled {}: the build is not cached by \
              content (does a COPY take a file that changes on every build?)",
             compiled.join(", ")
-        ),
-        _ if !dependencies.is_empty() => bail!(
-            "a {name} recompiled {} dependencies ({}): the dependency layer was not reused; \
-             keep the Dockerfile's recipe stage and copy sources only after the dependency build",
+        )),
+        _ if !dependencies.is_empty() => Err(Verdict::Dependencies(format!(
+            "a {name} recompiled {} dependencies ({}): the dependency layer was not reused",
             dependencies.len(),
             dependencies.join(", ")
-        ),
-        _ if !compiled.iter().any(|crate_name| crate_name == package) => {
-            bail!("a {name} did not recompile {package}: the image would ship a stale binary")
-        }
+        ))),
+        _ if !compiled.iter().any(|crate_name| crate_name == package) => other(format!(
+            "a {name} did not recompile {package}: the image would ship a stale binary"
+        )),
         _ if compiled.len() == 1 => Ok(format!("1 crate compiled ({package})")),
         _ => Ok(format!(
             "{} workspace crates compiled ({})",
@@ -176,6 +233,40 @@ pub fn judge(
             compiled.join(", ")
         )),
     }
+}
+
+/// The likely cause of registry crates compiling after a source-only change, from the
+/// dependency graph (`cargo metadata`, which may need to download crate manifests).
+fn explain(sh: &Shell, project: &Project, compiled: &[String]) -> String {
+    let _root = sh.push_dir(&project.root);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let graph = cmd!(sh, "{cargo} metadata --format-version 1 --locked")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .and_then(|json| graph::Graph::parse(&json).ok());
+    let build_only = graph.map(|graph| graph.build_only()).unwrap_or_default();
+    advice(compiled, &project.member_names(), &build_only)
+}
+
+/// What to do, given the crates that compiled and those only build scripts need.
+pub fn advice(compiled: &[String], members: &[String], build_only: &[String]) -> String {
+    let dependencies: Vec<&String> = compiled
+        .iter()
+        .filter(|name| !members.contains(name))
+        .collect();
+    if !dependencies.is_empty() && dependencies.iter().all(|name| build_only.contains(name)) {
+        return "; they are build-dependencies, which compile only for packages that have a \
+                build script: the dependency build must compile every build.rs (the \
+                Dockerfile's docker/recipe.sh writes a placeholder for each; keep its \
+                recipe stage and `cargo build` of the skeleton unchanged)"
+            .to_owned();
+    }
+    "; something the dependency build reads changed with the sources: keep the Dockerfile's \
+     recipe stage (docker/recipe.sh) in front of the dependency build, copy the sources only \
+     after it, and build the same --bin with the same --profile, --target and features in both"
+        .to_owned()
 }
 
 fn bump_patch(version: &str) -> anyhow::Result<String> {
@@ -191,26 +282,32 @@ fn bump_patch(version: &str) -> anyhow::Result<String> {
     Ok(format!("{major}.{minor}.{}", patch + 1))
 }
 
-/// Sets `version` in the `[package]` table of a Cargo.toml.
-fn set_package_version(manifest: &str, version: &str) -> anyhow::Result<String> {
+/// Sets a literal `version` in `table` (`[package]`, `[workspace.package]`) of a Cargo.toml;
+/// `None` when the table inherits its version (`version.workspace = true`) or has none.
+fn set_version(manifest: &str, table: &str, version: &str) -> Option<String> {
     let mut section = "";
     let mut done = false;
     let lines: Vec<String> = manifest
         .lines()
         .map(|line| {
-            if line.starts_with('[') {
-                section = line.trim();
-            } else if section == "[package]" && line.starts_with("version") && !done {
-                done = true;
-                return format!("version = \"{version}\"");
+            let trimmed = line.trim_start();
+            if trimmed.starts_with('[') {
+                section = trimmed.trim_end();
+            } else if section == table && !done {
+                let literal = trimmed
+                    .strip_prefix("version")
+                    .map(str::trim_start)
+                    .and_then(|rest| rest.strip_prefix('='))
+                    .is_some_and(|value| value.trim_start().starts_with('"'));
+                if literal {
+                    done = true;
+                    return format!("version = \"{version}\"");
+                }
             }
             line.to_owned()
         })
         .collect();
-    if !done {
-        bail!("no version in the [package] table of Cargo.toml");
-    }
-    Ok(lines.join("\n") + "\n")
+    done.then(|| lines.join("\n") + "\n")
 }
 
 /// Sets the version of `package`'s own entry in a Cargo.lock.
@@ -281,8 +378,12 @@ mod tests {
             |names: &[&str]| -> Vec<String> { names.iter().map(|name| name.to_string()).collect() };
         let members = crates(&["demo", "core", "xtask"]);
         let judged = |change, compiled: &[&str]| judge(change, &crates(compiled), "demo", &members);
+        let message = |verdict: Result<String, Verdict>| match verdict.unwrap_err() {
+            Verdict::Dependencies(message) => format!("dependencies: {message}"),
+            Verdict::Other(error) => error.to_string(),
+        };
         assert_eq!(judged(Change::Touch, &[]).unwrap(), "nothing compiled");
-        assert!(judged(Change::Touch, &["demo"]).is_err());
+        assert!(message(judged(Change::Touch, &["demo"])).contains("not cached by content"));
         assert_eq!(
             judged(Change::Source, &["demo"]).unwrap(),
             "1 crate compiled (demo)"
@@ -291,17 +392,30 @@ mod tests {
             judged(Change::Source, &["core", "demo"]).unwrap(),
             "2 workspace crates compiled (core, demo)"
         );
-        let error = judged(Change::VersionBump, &["serde", "demo"])
-            .unwrap_err()
-            .to_string();
+        let error = message(judged(Change::VersionBump, &["serde", "demo"]));
         assert!(
-            error.starts_with("a version bump recompiled 1 dependencies (serde)"),
+            error.starts_with("dependencies: a version bump recompiled 1 dependencies (serde)"),
             "{error}"
         );
-        let error = judged(Change::Source, &[]).unwrap_err().to_string();
+        let error = message(judged(Change::Source, &[]));
         assert!(error.contains("stale binary"), "{error}");
-        let error = judged(Change::Source, &["core"]).unwrap_err().to_string();
+        let error = message(judged(Change::Source, &["core"]));
         assert!(error.contains("did not recompile demo"), "{error}");
+    }
+
+    #[test]
+    fn advice_names_build_dependencies_when_only_they_compiled() {
+        let crates =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|name| name.to_string()).collect() };
+        let members = crates(&["demo"]);
+        let build_only = crates(&["cc", "shlex"]);
+        let advice = |compiled: &[&str]| advice(&crates(compiled), &members, &build_only);
+        assert!(advice(&["cc", "shlex", "demo"]).contains("they are build-dependencies"));
+        for compiled in [&["cc", "serde", "demo"][..], &["serde"]] {
+            let text = advice(compiled);
+            assert!(!text.contains("build-dependencies"), "{compiled:?}: {text}");
+            assert!(text.contains("docker/recipe.sh"), "{text}");
+        }
     }
 
     #[test]
@@ -312,8 +426,16 @@ mod tests {
 
         let manifest =
             "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n\n[dependencies]\nversion = \"1\"\n";
-        let bumped = set_package_version(manifest, "0.1.1").unwrap();
+        let bumped = set_version(manifest, "[package]", "0.1.1").unwrap();
         assert_eq!(bumped, manifest.replacen("0.1.0", "0.1.1", 1));
+        let inherits = "[package]\nname = \"demo\"\nversion.workspace = true\n\n\
+                        [workspace.package]\n  version = \"2.0.0\"\n";
+        assert_eq!(set_version(inherits, "[package]", "9.9.9"), None);
+        let bumped = set_version(inherits, "[workspace.package]", "2.0.1").unwrap();
+        assert_eq!(
+            bumped,
+            inherits.replace("  version = \"2.0.0\"", "version = \"2.0.1\"")
+        );
 
         let lock = "[[package]]\nname = \"demo\"\nversion = \"0.1.0\"\n\n[[package]]\nname = \"other\"\nversion = \"0.1.0\"\n";
         let bumped = set_locked_version(lock, "demo", "0.1.1").unwrap();

@@ -24,6 +24,14 @@ impl flags::Docker {
         let sh = Shell::new()?;
         let project = project::load(&sh)?;
         sh.change_dir(&project.root);
+        for pin in ["rust-toolchain.toml", "rust-toolchain"] {
+            if project.root.join(pin).exists() {
+                eprintln!(
+                    "note: {pin} does not apply to the image: the builder image's toolchain \
+                     compiles it (choose another with --builder-image)"
+                );
+            }
+        }
         let engine = Engine::choose(self.engine.clone());
         engine.check(&sh)?;
         let budget_text = self
@@ -104,6 +112,7 @@ impl flags::Docker {
             image_id: image.id.clone(),
             engine: engine.program.clone(),
             runtime: project.docker.runtime.clone(),
+            bin: project.bin.clone(),
             kind: kind.to_owned(),
             profile: self
                 .profile
@@ -250,9 +259,16 @@ pub fn build_hint(log: &str) -> String {
              with --builder-image / --runtime-image",
         ),
         (
-            "needs to be updated but --locked was passed",
-            "Cargo.lock is out of date: run `cargo update --workspace` (or `cargo build`) and \
-             commit Cargo.lock",
+            // cargo 1.96: "cannot update the lock file ... because --locked was passed to
+            // prevent this"; older: "needs to be updated but --locked was passed".
+            "--locked was passed",
+            "Cargo.lock does not match Cargo.toml: run `cargo update --workspace` (or any \
+             `cargo build`) on the host and commit Cargo.lock",
+        ),
+        (
+            "recipe.sh: error:",
+            "the Dockerfile's planner (docker/recipe.sh) refused the project: its message is \
+             above",
         ),
         (
             "Cannot connect to the Docker daemon",
@@ -274,9 +290,13 @@ mod tests {
     fn known_build_failures_get_a_hint() {
         let log = "ERROR: BuildKit is enabled but the buildx component is missing or broken.";
         assert!(build_hint(log).contains("DOCKER=/usr/bin/docker"));
-        let log =
-            "error: the lock file /build/Cargo.lock needs to be updated but --locked was passed";
-        assert!(build_hint(log).contains("commit Cargo.lock"));
+        for log in [
+            "error: the lock file /build/Cargo.lock needs to be updated but --locked was passed",
+            "error: cannot update the lock file /build/Cargo.lock because --locked was passed \
+             to prevent this",
+        ] {
+            assert!(build_hint(log).contains("commit Cargo.lock"), "{log}");
+        }
         assert_eq!(
             build_hint("error[E0425]: cannot find value `x` in this scope"),
             ""

@@ -6,6 +6,7 @@ mod docker;
 mod elf;
 mod engine;
 mod flags;
+mod graph;
 mod project;
 mod report;
 mod smoke;

@@ -13,6 +13,8 @@ pub struct Report {
     pub image_id: String,
     pub engine: String,
     pub runtime: String,
+    /// The cargo binary the image ships (`bin` in `[workspace.metadata.docker]`).
+    pub bin: String,
     /// "service" when the image has a HEALTHCHECK, else "cli".
     pub kind: String,
     /// The cargo profile the image was built with.
@@ -62,7 +64,7 @@ impl Report {
             format_size(self.budget_bytes)
         );
         if let Some(bytes) = self.binary_bytes {
-            let _ = writeln!(out, "binary   {}", format_size(bytes));
+            let _ = writeln!(out, "binary   {} ({})", self.bin, format_size(bytes));
         }
         let _ = writeln!(
             out,
@@ -116,6 +118,7 @@ mod tests {
             image_id: "sha256:abc".into(),
             engine: "docker".into(),
             runtime: "scratch".into(),
+            bin: "demo".into(),
             kind: "service".into(),
             profile: "container".into(),
             build_seconds: 12.34,
@@ -157,7 +160,7 @@ mod tests {
         let expected = "\
 image    demo:0.1.0 (scratch, service)
 size     3.48 MB of 3.00 MB budget (116%)
-binary   3.25 MB
+binary   demo (3.25 MB)
 build    12.3 s (profile container, 1 crate compiled)
 smoke    ok   version      demo 0.1.0 (0.4 s)
          FAIL stop         took 10.2 s (10.2 s)
