@@ -38,11 +38,14 @@ struct E2e {
 
 impl E2e {
     fn render(kind: &str, prefix: &str) -> E2e {
-        let name = format!("{prefix}-{}", std::process::id());
+        E2e::render_named(kind, &format!("{prefix}-{}", std::process::id()))
+    }
+
+    fn render_named(kind: &str, name: &str) -> E2e {
         E2e {
-            project: render(kind, "scratch", &name),
+            project: render(kind, "scratch", name),
             tag: format!("{name}:0.1.0"),
-            name,
+            name: name.to_owned(),
         }
     }
 }
@@ -359,107 +362,239 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     );
 }
 
-/// The generated README's four Dockerfile changes for a library in the workspace, applied as
-/// written: a source change still compiles no registry dependency, only workspace crates.
+/// One change to a rendered project: how real projects grow after day one.
+enum Edit {
+    /// Creates (or replaces) a file.
+    Write(&'static str, &'static str),
+    /// Replaces the first occurrence of a text that must be there.
+    Replace(&'static str, &'static str, &'static str),
+}
+
+/// A project layout the Dockerfile must build unchanged: the edits that make it, and what the
+/// image's `layout` command (added by the edits) must print.
+struct Layout {
+    name: &'static str,
+    edits: &'static [Edit],
+    prints: &'static str,
+}
+
+/// The match arm every layout adds to src/main.rs, and where it goes.
+const ARM_AT: &str = r#"["self-check"] => print!("{}", self_check()),"#;
+
+const LAYOUTS: &[Layout] = &[
+    Layout {
+        // build.rs with [build-dependencies] compiling C through `cc`; .cargo/config.toml with
+        // a cfg in rustflags and [env]; a rust-toolchain.toml the image build must not use.
+        name: "build-scripts",
+        edits: &[
+            Edit::Replace(
+                "Cargo.toml",
+                "[target.'cfg(target_env = \"musl\")'.dependencies]",
+                "[build-dependencies]\ncc = \"1\"\n\n[lints.rust]\nunexpected_cfgs = { level = \"warn\", check-cfg = [\"cfg(layout_cfg)\"] }\n\n[target.'cfg(target_env = \"musl\")'.dependencies]",
+            ),
+            Edit::Write(
+                "build.rs",
+                "fn main() {\n    println!(\"cargo:rerun-if-changed=c/answer.c\");\n    cc::Build::new().file(\"c/answer.c\").compile(\"answer\");\n}\n",
+            ),
+            Edit::Write("c/answer.c", "int answer(void) { return 42; }\n"),
+            Edit::Replace(
+                ".cargo/config.toml",
+                "rustflags = [\"-C\", \"target-feature=+crt-static\"]",
+                "rustflags = [\"-C\", \"target-feature=+crt-static\", \"--cfg\", \"layout_cfg\"]\n\n[env]\nLAYOUT_ENV = \"from-config\"",
+            ),
+            Edit::Write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.70.0\"\n"),
+            Edit::Replace(
+                "src/main.rs",
+                ARM_AT,
+                r#"["layout"] => {
+            unsafe extern "C" {
+                fn answer() -> i32;
+            }
+            let answer = unsafe { answer() };
+            println!("c {answer}, cfg {}, env {}", cfg!(layout_cfg), env!("LAYOUT_ENV"));
+        }
+        ["self-check"] => print!("{}", self_check()),"#,
+            ),
+        ],
+        prints: "c 42, cfg true, env from-config\n",
+    },
+    Layout {
+        // Several binaries; the shipped one has another name and a custom path; src/bin/*,
+        // examples (auto and custom path), a harness-less bench and test with custom paths.
+        name: "binaries",
+        edits: &[
+            Edit::Replace(
+                "Cargo.toml",
+                "[dependencies]",
+                "[[bin]]\nname = \"server\"\npath = \"app/server.rs\"\n\n[[example]]\nname = \"custom\"\npath = \"examples/custom/main.rs\"\n\n[[bench]]\nname = \"speed\"\npath = \"perf/speed.rs\"\nharness = false\n\n[[test]]\nname = \"plain\"\npath = \"checks/plain.rs\"\nharness = false\n\n[dependencies]",
+            ),
+            Edit::Replace(
+                "Cargo.toml",
+                "[workspace.metadata.docker]",
+                "[workspace.metadata.docker]\nbin = \"server\"",
+            ),
+            Edit::Write("app/server.rs", "include!(\"../src/main.rs\");\n"),
+            Edit::Write(
+                "src/bin/tool.rs",
+                "fn main() {\n    println!(\"tool\");\n}\n",
+            ),
+            Edit::Write(
+                "examples/hello.rs",
+                "fn main() {\n    println!(\"hello\");\n}\n",
+            ),
+            Edit::Write("examples/custom/main.rs", "fn main() {}\n"),
+            Edit::Write("perf/speed.rs", "fn main() {\n    println!(\"fast\");\n}\n"),
+            Edit::Write("checks/plain.rs", "fn main() {}\n"),
+            Edit::Replace(
+                "src/main.rs",
+                ARM_AT,
+                r#"["layout"] => println!(
+            "shipped {} as {}",
+            env!("CARGO_BIN_NAME"),
+            std::env::current_exe()?.display()
+        ),
+        ["self-check"] => print!("{}", self_check()),"#,
+            ),
+        ],
+        prints: "shipped server as /PROJECT\n",
+    },
+    Layout {
+        // Members by glob, [workspace.package] and [workspace.dependencies] inheritance, a
+        // path dependency with a version requirement, features, an optional and a
+        // target-specific dependency.
+        name: "workspace",
+        edits: &[
+            Edit::Replace(
+                "Cargo.toml",
+                "version = \"0.1.0\"",
+                "version.workspace = true",
+            ),
+            Edit::Replace(
+                "Cargo.toml",
+                "[dependencies]",
+                "[dependencies]\ncore-lib = { path = \"crates/core\", version = \"0.3\", features = [\"fancy\"] }",
+            ),
+            Edit::Replace(
+                "Cargo.toml",
+                "members = [\"xtask\"]",
+                "members = [\"xtask\", \"crates/*\"]\n\n[workspace.package]\nversion = \"0.3.0\"\n\n[workspace.dependencies]\nitoa = \"1\"",
+            ),
+            Edit::Write(
+                "crates/core/Cargo.toml",
+                "[package]\nname = \"core-lib\"\nversion.workspace = true\nedition = \"2024\"\npublish = false\n\n[features]\nfancy = [\"dep:itoa\"]\n\n[dependencies]\nitoa = { workspace = true, optional = true }\n\n[target.'cfg(unix)'.dependencies]\nmemchr = \"2\"\n",
+            ),
+            Edit::Write(
+                "crates/core/src/lib.rs",
+                "pub fn greeting() -> String {\n    let at = memchr::memchr(b'c', b\"abc\").unwrap_or(0);\n    #[cfg(feature = \"fancy\")]\n    return format!(\"fancy {}\", itoa::Buffer::new().format(at));\n    #[cfg(not(feature = \"fancy\"))]\n    return format!(\"plain {at}\");\n}\n",
+            ),
+            Edit::Replace(
+                "src/main.rs",
+                ARM_AT,
+                r#"["layout"] => println!("{}", core_lib::greeting()),
+        ["self-check"] => print!("{}", self_check()),"#,
+            ),
+        ],
+        prints: "fancy 2\n",
+    },
+];
+
+/// Each layout, applied to a freshly rendered cli project, builds with the Dockerfile
+/// unchanged, passes the smoke test and every `--check-cache` rebuild, and runs the layout's
+/// own code. All layouts share one project name, so that the dependency build's cache mount
+/// is shared and each layout compiles only the crates it adds.
 #[test]
-fn a_workspace_library_keeps_the_cache_guarantees() {
-    if !enabled("a_workspace_library_keeps_the_cache_guarantees") {
+fn every_layout_builds_with_the_dockerfile_unchanged() {
+    if !enabled("every_layout_builds_with_the_dockerfile_unchanged") {
         return;
     }
     let _heavy = heavy();
-    let e2e = E2e::render("service", "e2e-workspace");
-    let (project, name, tag) = (&e2e.project, &e2e.name, &e2e.tag);
-    let path = &project.path;
-    let edit = |file: &str, from: &str, to: &str| {
-        let text = fs::read_to_string(path.join(file)).unwrap();
-        assert!(text.contains(from), "{file} no longer contains {from:?}");
-        fs::write(path.join(file), text.replacen(from, to, 1)).unwrap();
-    };
+    let name = format!("e2e-layout-{}", std::process::id());
+    for layout in LAYOUTS {
+        let tag = format!("[{}]", layout.name);
+        let e2e = E2e::render_named("cli", &name);
+        let path = &e2e.project.path;
+        let dockerfile = support::read(&path.join("Dockerfile")).unwrap();
+        for edit in layout.edits {
+            match *edit {
+                Edit::Write(file, text) => {
+                    let file = path.join(file);
+                    fs::create_dir_all(file.parent().unwrap()).unwrap();
+                    fs::write(file, text).unwrap();
+                }
+                Edit::Replace(file, from, to) => {
+                    let text = support::read(&path.join(file)).unwrap();
+                    assert!(
+                        text.contains(from),
+                        "{tag} {file} no longer contains {from:?}"
+                    );
+                    fs::write(path.join(file), text.replacen(from, to, 1)).unwrap();
+                }
+            }
+        }
+        step(&tag, "cargo metadata (locks the layout)", || {
+            support::cargo(path, &["metadata", "--format-version", "1"]).map(drop)
+        });
+        let output = step(
+            &tag,
+            "cargo xtask docker --check-cache --check-version-bump",
+            || {
+                Ok(xtask_docker(
+                    &e2e.project,
+                    &["--check-cache", "--check-version-bump"],
+                ))
+            },
+        );
+        let report = parse_report(&output);
+        assert!(output.status.success(), "{tag} {report:#}");
+        assert_eq!(report["ok"], true, "{tag} {report:#}");
+        let members: Vec<String> = cargo_members(path);
+        for (change, compiled) in cache_checks(&tag, &report) {
+            if change == "touch" {
+                assert_eq!(compiled, Vec::<&str>::new(), "{tag} touch");
+            } else {
+                assert!(
+                    compiled.contains(&name.as_str()),
+                    "{tag} {change}: {compiled:?}"
+                );
+                for crate_name in compiled {
+                    assert!(
+                        members.iter().any(|member| member == crate_name),
+                        "{tag} {change} compiled {crate_name}, not a workspace crate"
+                    );
+                }
+            }
+        }
+        // The workspace layout's version is 0.3.0: the report names the tag.
+        let image = report["image"].as_str().unwrap();
+        let printed = support::run(Command::new(engine()).args(["run", "--rm", image, "layout"]))
+            .unwrap_or_else(|error| panic!("{tag} {error}"));
+        let _ = Command::new(engine())
+            .args(["rmi", "--force", image])
+            .output();
+        assert_eq!(
+            printed.stdout,
+            layout.prints.replace("PROJECT", &name),
+            "{tag}"
+        );
+        assert_eq!(
+            support::read(&path.join("Dockerfile")).unwrap(),
+            dockerfile,
+            "{tag} the Dockerfile was edited"
+        );
+        assert_eq!(leftover_containers(), "", "{tag}");
+    }
+}
 
-    fs::create_dir_all(path.join("crates/core/src")).unwrap();
-    fs::write(
-        path.join("crates/core/Cargo.toml"),
-        "[package]\nname = \"core-lib\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n",
-    )
-    .unwrap();
-    fs::write(
-        path.join("crates/core/src/lib.rs"),
-        "pub fn greeting() -> &'static str {\n    \"hello from core\"\n}\n",
-    )
-    .unwrap();
-    edit(
-        "Cargo.toml",
-        "members = [\"xtask\"]",
-        "members = [\"xtask\", \"crates/core\"]",
-    );
-    edit(
-        "Cargo.toml",
-        "[dependencies]\n",
-        "[dependencies]\ncore-lib = { path = \"crates/core\" }\n",
-    );
-    edit(
-        "src/main.rs",
-        r#"["self-check"] => print!("{}", self_check()),"#,
-        r#"["self-check"] => println!("{}greeting: {}", self_check(), core_lib::greeting()),"#,
-    );
-    step(
-        "e2e-workspace",
-        "cargo metadata (locks the library)",
-        || support::cargo(path, &["metadata", "--format-version", "1"]).map(drop),
-    );
-
-    // The four changes, as template/README.md words them.
-    edit(
-        "Dockerfile",
-        "COPY xtask/Cargo.toml xtask/\n",
-        "COPY xtask/Cargo.toml xtask/\nCOPY crates/core/Cargo.toml crates/core/\n",
-    );
-    edit(
-        "Dockerfile",
-        " && cargo build",
-        " && mkdir -p crates/core/src && touch crates/core/src/lib.rs \\\n && cargo build",
-    );
-    edit(
-        "Dockerfile",
-        &format!("--package {name} \\\n && rm -rf src\n"),
-        &format!("--package {name} --package core-lib \\\n && rm -rf src crates/core/src\n"),
-    );
-    edit(
-        "Dockerfile",
-        "COPY src src\n",
-        "COPY src src\nCOPY crates crates\n",
-    );
-
-    let output = step(
-        "e2e-workspace",
-        "cargo xtask docker --check-cache --check-version-bump",
-        || {
-            Ok(xtask_docker(
-                project,
-                &["--check-cache", "--check-version-bump"],
-            ))
-        },
-    );
-    let report = parse_report(&output);
-    assert!(output.status.success(), "{report:#}");
-    let checks = cache_checks("e2e-workspace", &report);
-    let both = vec!["core-lib", name.as_str()];
-    assert_eq!(
-        checks,
-        [
-            ("touch", vec![]),
-            ("source", both.clone()),
-            ("version bump", both)
-        ]
-    );
-    let check = support::run(Command::new(engine()).args(["run", "--rm", tag, "self-check"]))
-        .expect("running self-check");
-    assert!(
-        check.stdout.ends_with("greeting: hello from core\n"),
-        "{}",
-        check.stdout
-    );
-    assert_eq!(leftover_containers(), "");
+/// The workspace's package names, from `cargo metadata --no-deps`.
+fn cargo_members(path: &Path) -> Vec<String> {
+    let ran = support::cargo(path, &["metadata", "--format-version", "1", "--no-deps"]).unwrap();
+    let metadata: Value = serde_json::from_str(&ran.stdout).unwrap();
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| package["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// A TLS server on this machine with its own CA; the container trusts only that CA (mounted
