@@ -16,7 +16,7 @@ use liquid::{
     model::{DisplayCow, KStringCow, State, Value},
 };
 
-use crate::support::{read, template_dir};
+use crate::support::{read, repo_root, template_dir};
 
 /// Variables cargo-generate 0.26 defines for every template (its `template.rs`), with a sample
 /// value each.
@@ -194,33 +194,38 @@ impl Config {
                     .iter()
                     .filter(|(condition, _)| holds(condition, &globals));
                 let ignored = ignored.flat_map(|(_, names)| names.clone()).collect();
-                Answers { globals, ignored }
+                // Name the answers that vary: `ci=false kind=cli runtime=alpine`.
+                let varying = self
+                    .placeholders
+                    .iter()
+                    .filter(|(.., values)| values.len() > 1);
+                let label: BTreeSet<String> = varying
+                    .filter_map(|(name, ..)| {
+                        Some(format!("{name}={}", globals.get(name.as_str())?.to_kstr()))
+                    })
+                    .collect();
+                let label = Vec::from_iter(label).join(" ");
+                Answers {
+                    globals,
+                    ignored,
+                    label,
+                }
             })
             .collect()
     }
 }
 
-/// One combination of answers: the variables Liquid sees and the output names left out.
+/// One combination of answers: the variables Liquid sees, the output names left out, and the
+/// answers that vary, for messages.
 struct Answers {
     globals: liquid::Object,
     ignored: Vec<String>,
+    label: String,
 }
 
 impl Answers {
     fn produces(&self, path: &str) -> bool {
         !self.ignored.iter().any(|ignored| ignores(ignored, path))
-    }
-
-    /// The placeholders' answers, for messages: `ci=false kind=cli runtime=alpine`.
-    fn label(&self) -> String {
-        let placeholders = self
-            .globals
-            .iter()
-            .filter(|(name, _)| !BUILT_INS.iter().any(|(b, _)| name.as_str() == *b));
-        let answers: BTreeSet<String> = placeholders
-            .map(|(name, value)| format!("{name}={}", value.to_kstr()))
-            .collect();
-        Vec::from_iter(answers).join(" ")
     }
 }
 
@@ -284,7 +289,7 @@ fn check_liquid(texts: &BTreeMap<&str, String>, config: &Config) -> Vec<String> 
             for error in errors {
                 failures
                     .entry((path, error))
-                    .or_insert_with(|| format!("{}; {hint}", answers.label()));
+                    .or_insert_with(|| format!("{}; {hint}", answers.label));
             }
         }
     }
@@ -487,6 +492,209 @@ fn walk(dir: &Path, prefix: &str, files: &mut BTreeMap<String, u64>) {
     }
 }
 
+/// Options of `cargo xtask docker --help` that the generated README's table may leave out, with
+/// the condition under which it may (`""`: always).
+const README_MAY_OMIT: &[(&str, &str)] = &[
+    ("--help", ""),
+    // The xtask refuses it for scratch: there is no base image to replace.
+    ("--runtime-image", "runtime == \"scratch\""),
+];
+
+/// Documents that describe how the image is built: each names the Dockerfile's default profile.
+const PROFILE_DOCS: &[&str] = &[
+    "README.md",
+    "ARCHITECTURE.md",
+    "template/README.md",
+    "template/.cargo/config.toml",
+    "template/Cargo.toml.liquid",
+];
+
+/// Documents that quote how much larger the default profile's binary is than fat LTO's.
+const GROWTH_DOCS: &[&str] = &["README.md", "template/Cargo.toml.liquid"];
+
+/// Documents whose file names must name files of the repository (or of the template).
+const PATH_DOCS: &[&str] = &["BENCHMARKS.md", "ARCHITECTURE.md"];
+
+#[test]
+fn docs_agree_with_the_code() {
+    let root = repo_root();
+    let text = |path: &str| read(&root.join(path)).unwrap();
+    let config = Config::parse(&text("template/cargo-generate.toml")).unwrap();
+    let help = help_options(&text("template/xtask/src/flags.rs"));
+    let readme = parse(&text("template/README.md")).unwrap();
+    let mut violations = BTreeSet::new();
+    let mut table_drift = BTreeMap::new();
+    for answers in config.answers() {
+        let table = table_options(&readme.render(&answers.globals).unwrap());
+        let may_omit = |option: &str| {
+            README_MAY_OMIT.iter().any(|(omissible, condition)| {
+                *omissible == option && (condition.is_empty() || holds(condition, &answers.globals))
+            })
+        };
+        for option in help
+            .iter()
+            .filter(|option| !table.contains(option) && !may_omit(option))
+        {
+            let drift = format!(
+                "the option table lacks `{option}`, which `cargo xtask docker --help` lists; add a row"
+            );
+            table_drift
+                .entry(drift)
+                .or_insert_with(|| answers.label.clone());
+        }
+        for option in table.iter().filter(|option| !help.contains(option)) {
+            let drift = format!(
+                "the option table lists `{option}`, which `cargo xtask docker --help` does not"
+            );
+            table_drift
+                .entry(drift)
+                .or_insert_with(|| answers.label.clone());
+        }
+    }
+    for (drift, label) in table_drift {
+        violations.insert(format!("template/README.md ({label}): {drift}"));
+    }
+    let dockerfile = text("template/Dockerfile");
+    let profile = dockerfile_profile(&dockerfile)
+        .expect("template/Dockerfile: no `ARG CARGO_PROFILE=` default");
+    for doc in PROFILE_DOCS {
+        violations.extend(check_profile(doc, &text(doc), profile));
+    }
+    let percent = growth_percent(&text("BENCHMARKS.md"))
+        .expect("BENCHMARKS.md: no binary sizes of `ours` and `ours (release profile)`");
+    for doc in GROWTH_DOCS {
+        violations.extend(check_growth(doc, &text(doc), percent));
+    }
+    for doc in PATH_DOCS {
+        let exists =
+            |path: &str| root.join(path).exists() || root.join("template").join(path).exists();
+        violations.extend(check_paths(doc, &text(doc), exists));
+    }
+    assert!(
+        violations.is_empty(),
+        "the documentation has drifted from the code:\n{}",
+        Vec::from_iter(violations).join("\n")
+    );
+}
+
+/// The long options of a `HELP` text in Rust source: lines `  --name ...` or `  -h, --help ...`.
+fn help_options(source: &str) -> Vec<String> {
+    let help = source
+        .split_once("HELP: &str = \"")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let help = help
+        .split_once("\";")
+        .map(|(help, _)| help)
+        .unwrap_or_default();
+    help.lines()
+        .filter(|line| line.starts_with("  -"))
+        .filter_map(|line| line.split_whitespace().find(|word| word.starts_with("--")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The options of a Markdown table whose rows start with `` | `--option ...` | ``.
+fn table_options(markdown: &str) -> Vec<String> {
+    let rows = markdown
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `--"));
+    rows.filter_map(|row| Some(format!("--{}", row.split([' ', '`']).next()?)))
+        .collect()
+}
+
+/// The default of `ARG CARGO_PROFILE=` in a Dockerfile.
+fn dockerfile_profile(dockerfile: &str) -> Option<&str> {
+    dockerfile
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("ARG CARGO_PROFILE="))
+}
+
+/// A document about the image names its profile and never says it builds `--release`.
+fn check_profile(doc: &str, text: &str, profile: &str) -> Vec<String> {
+    let mut violations = Vec::new();
+    let names = [
+        format!("`{profile}`"),
+        format!("--profile {profile}"),
+        format!("[profile.{profile}]"),
+    ];
+    if !names.iter().any(|name| text.contains(name.as_str())) {
+        violations.push(format!("{doc}: never names the `{profile}` profile that the Dockerfile builds by default (ARG CARGO_PROFILE)"));
+    }
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains("--release"))
+    {
+        violations.push(format!("{doc}:{}: `--release`, but the image builds `--profile {profile}` (write `--profile release` for the release profile): {}", i + 1, line.trim()));
+    }
+    violations
+}
+
+/// How much larger, in whole percent, BENCHMARKS.md measured the binary of `ours` (the default
+/// profile) than that of `ours (release profile)`.
+fn growth_percent(benchmarks: &str) -> Option<u32> {
+    let header = benchmarks
+        .lines()
+        .find(|line| line.starts_with("| strategy |"))?;
+    let column = header.split('|').position(|cell| cell.trim() == "binary")?;
+    let binary = |strategy: &str| -> Option<f64> {
+        let row = benchmarks.lines().find(|line| {
+            line.split('|')
+                .nth(1)
+                .is_some_and(|cell| cell.trim() == strategy)
+        })?;
+        row.split('|')
+            .nth(column)?
+            .trim()
+            .strip_suffix(" MB")?
+            .parse()
+            .ok()
+    };
+    Some(((binary("ours")? / binary("ours (release profile)")? - 1.0) * 100.0).round() as u32)
+}
+
+/// Every `about N% larger` in `text` quotes the measured `percent`.
+fn check_growth(doc: &str, text: &str, percent: u32) -> Vec<String> {
+    let quoted: Vec<&str> = text
+        .split("about ")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("% larger").map(|(n, _)| n))
+        .collect();
+    if quoted.is_empty() {
+        return vec![format!(
+            "{doc}: does not say how much larger the default profile's binary is (BENCHMARKS.md: about {percent}%)"
+        )];
+    }
+    quoted
+        .into_iter()
+        .filter(|n| *n != percent.to_string())
+        .map(|n| format!("{doc}: says about {n}% larger; BENCHMARKS.md measured {percent}%"))
+        .collect()
+}
+
+/// Every file name in `text` (a word ending in a known extension, or `Dockerfile`) exists.
+fn check_paths(doc: &str, text: &str, exists: impl Fn(&str) -> bool) -> Vec<String> {
+    const ENDINGS: &[&str] = &[
+        ".rs",
+        ".md",
+        ".toml",
+        ".lock",
+        ".rhai",
+        ".yml",
+        ".jq",
+        "Dockerfile",
+    ];
+    let words = text.split(|c: char| c.is_whitespace() || "`'\"()[],;:*".contains(c));
+    let paths: BTreeSet<&str> = words
+        .map(|word| word.trim_end_matches('.'))
+        .filter(|word| ENDINGS.iter().any(|ending| word.ends_with(ending)))
+        // Not URLs, not patterns like `locks/<kind>.lock`.
+        .filter(|word| !word.contains("://") && !word.contains('<'))
+        .collect();
+    paths.into_iter().filter(|path| !exists(path)).map(|path| format!("{doc}: names `{path}`, which does not exist; write its path from the repository root")).collect()
+}
+
 mod fixtures {
     use super::*;
 
@@ -522,13 +730,13 @@ ignore = [".github"]
         let labels: Vec<String> = config
             .answers()
             .iter()
-            .map(|answers| format!("{} / {}", answers.label(), answers.ignored.join(",")))
+            .map(|answers| format!("{} / {}", answers.label, answers.ignored.join(",")))
             .collect();
         assert_eq!(
             labels,
             [
-                "ci=true kind=service port=8080 / ",
-                "ci=false kind=service port=8080 / .github",
+                "ci=true kind=service / ",
+                "ci=false kind=service / .github",
                 "ci=true kind=cli / src/serve.rs,docs",
                 "ci=false kind=cli / src/serve.rs,docs,.github",
             ]
@@ -547,7 +755,7 @@ ignore = [".github"]
                 "src/main.rs",
                 "a\n{{ nope | upcase }}",
                 &[
-                    "src/main.rs (ci=true kind=service port=8080;",
+                    "src/main.rs (ci=true kind=service;",
                     "requested variable=nope",
                 ],
             ),
