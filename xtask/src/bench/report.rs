@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
 
+use super::budget::format_size;
 use crate::flags::BenchPart;
 
 /// One timed `docker build` and what its image ran.
@@ -248,11 +249,6 @@ fn real_binary(builds: &[Build]) -> &'static str {
     }
 }
 
-/// Sizes as Docker prints them (powers of 1000).
-pub(crate) fn megabytes(bytes: u64) -> String {
-    format!("{:.2} MB", bytes as f64 / 1e6)
-}
-
 // ---- targets ----
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,8 +319,8 @@ pub(crate) fn rebuild_target(
         fast && small,
         format!(
             "{time}; image {} = {ratio:.3}x the fat-LTO image's {} (limit {max_ratio}x, {})",
-            megabytes(image),
-            megabytes(smallest),
+            format_size(image),
+            format_size(smallest),
             if small { "within" } else { "over" }
         ),
     )
@@ -509,8 +505,8 @@ pub(crate) fn table(results: &Results) -> String {
             crate_counts(&run.source),
             median_and_all(&seconds(&run.bump)),
             crate_counts(&run.bump),
-            megabytes(run.image_bytes),
-            megabytes(run.binary_bytes),
+            format_size(run.image_bytes),
+            format_size(run.binary_bytes),
             real_binary(std::slice::from_ref(&run.cold)),
             real_binary(&run.source),
             real_binary(&run.bump),
