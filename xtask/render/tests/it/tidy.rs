@@ -267,19 +267,16 @@ fn check_liquid(texts: &BTreeMap<&str, String>, config: &Config) -> Vec<String> 
                 globals: &answers.globals,
                 read: RefCell::default(),
             };
-            let errors = match template.render(&globals) {
+            let rendered = template.render(&globals);
+            let (defined, undefined): (Vec<_>, Vec<_>) = (globals.read.into_inner().into_iter())
+                .partition(|name| answers.globals.contains_key(name.as_str()));
+            used.extend(defined);
+            let errors: Vec<String> = match rendered {
                 Err(error) => vec![error.to_string()],
-                Ok(_) => {
-                    let read = globals.read.into_inner();
-                    let (defined, undefined) = read
-                        .into_iter()
-                        .partition::<Vec<_>, _>(|name| answers.globals.contains_key(name.as_str()));
-                    used.extend(defined);
-                    let undefined = undefined.into_iter();
-                    undefined
-                        .map(|name| format!("`{name}` is read but undefined for these answers"))
-                        .collect()
-                }
+                Ok(_) => undefined
+                    .into_iter()
+                    .map(|name| format!("`{name}` is read but undefined for these answers"))
+                    .collect(),
             };
             let hint = if text.contains("${{") {
                 "GitHub Actions' `${{ ... }}` must be wrapped in {% raw %}...{% endraw %}"
@@ -685,9 +682,9 @@ fn check_paths(doc: &str, text: &str, exists: impl Fn(&str) -> bool) -> Vec<Stri
         ".jq",
         "Dockerfile",
     ];
-    let words = text.split(|c: char| c.is_whitespace() || "`'\"()[],;:*".contains(c));
+    let words = text.split(|c: char| c.is_whitespace() || "`'\"()[],;*".contains(c));
     let paths: BTreeSet<&str> = words
-        .map(|word| word.trim_end_matches('.'))
+        .map(|word| word.trim_end_matches(['.', ':']))
         .filter(|word| ENDINGS.iter().any(|ending| word.ends_with(ending)))
         // Not URLs, not patterns like `locks/<kind>.lock`.
         .filter(|word| !word.contains("://") && !word.contains('<'))
@@ -933,5 +930,57 @@ ignore = [".github"]
                 "src/serve.rs: ignored under every combination of answers, so no project ever gets it"
             ]
         );
+    }
+
+    #[test]
+    fn docs_checks_read_help_tables_and_benchmarks() {
+        let source = "const X: &str = \"--no\";\npub const HELP: &str = \"\\\nusage\n  --engine PROGRAM  engine\n                    (e.g. --build-flag=--load)\n  -h, --help        this help\";\n";
+        assert_eq!(help_options(source), ["--engine", "--help"]);
+        let readme = "| option | what |\n|---|---|\n| `--engine PROGRAM` | x |\n| `--json` | y |\n";
+        assert_eq!(table_options(readme), ["--engine", "--json"]);
+        assert_eq!(
+            dockerfile_profile("FROM x\nARG CARGO_PROFILE=container\n"),
+            Some("container")
+        );
+        let benchmarks = "| strategy | profile | binary |\n|---|---|---|\n| ours | container | 3.69 MB |\n| ours (release profile) | release | 3.44 MB |\n";
+        assert_eq!(growth_percent(benchmarks), Some(7));
+        let cases: &[(Vec<String>, &[&str])] = &[
+            (check_profile("d.md", "ships `container`", "container"), &[]),
+            (
+                check_profile("d.md", "ships --profile container", "container"),
+                &[],
+            ),
+            (
+                check_profile("d.md", "builds\ncargo build --release", "container"),
+                &[
+                    "d.md: never names the `container` profile that the Dockerfile builds by default (ARG CARGO_PROFILE)",
+                    "d.md:2: `--release`, but the image builds `--profile container` (write `--profile release` for the release profile): cargo build --release",
+                ],
+            ),
+            (check_growth("d.md", "about 7% larger", 7), &[]),
+            (
+                check_growth("d.md", "about 10% larger", 7),
+                &["d.md: says about 10% larger; BENCHMARKS.md measured 7%"],
+            ),
+            (
+                check_growth("d.md", "larger", 7),
+                &[
+                    "d.md: does not say how much larger the default profile's binary is (BENCHMARKS.md: about 7%)",
+                ],
+            ),
+            (
+                check_paths(
+                    "d.md",
+                    "see (xtask/a.rs), `b.Dockerfile`; https://x.io/c.md locks/<kind>.lock",
+                    |path| path == "xtask/a.rs",
+                ),
+                &[
+                    "d.md: names `b.Dockerfile`, which does not exist; write its path from the repository root",
+                ],
+            ),
+        ];
+        for (violations, expected) in cases {
+            assert_eq!(violations, expected);
+        }
     }
 }
