@@ -26,7 +26,7 @@ impl flags::Lock {
             sh.write_file(&hook, taken_names_hook(&[]))?;
         }
         let mut taken = Vec::new();
-        for kind in Kind::ALL {
+        for &kind in Kind::ALL {
             let parent = scratch.path().join(kind.as_str());
             sh.create_dir(&parent)?;
             // The runtime only shapes the image, never the dependencies.

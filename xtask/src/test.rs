@@ -1,5 +1,6 @@
-//! `cargo xtask test`: the repository's test command, `cargo test --workspace --locked`, with
-//! the optional suites it runs named up front and the time it took at the end.
+//! `cargo xtask test`: the repository's test command. First the gates on the repository's own
+//! code (`cargo fmt --check`, `cargo clippy`), then `cargo test --workspace --locked`, with the
+//! optional suites it runs named up front and the time it took at the end.
 
 use std::{env, time::Instant};
 
@@ -16,6 +17,7 @@ impl flags::Test {
                 "CI=true but RUST_ALPINE_DOCKER is not 1: CI must build and run the images, and there a missing engine is a failure, not a skip; set RUST_ALPINE_DOCKER=1"
             );
         }
+        gates(sh)?;
         eprintln!("suites:");
         eprintln!(
             "  tidy, answers, matrix (each kind x runtime: fmt, clippy, tests, dependency tree): enabled"
@@ -33,6 +35,24 @@ impl flags::Test {
         eprintln!("all tests passed in {elapsed:.1} s");
         Ok(())
     }
+}
+
+/// The repository's own Rust code is formatted and lint-free; rendered projects are checked
+/// the same way by the matrix test.
+fn gates(sh: &Shell) -> anyhow::Result<()> {
+    let cargo = crate::cargo();
+    cmd!(sh, "{cargo} fmt --all --check")
+        .run()
+        .context("the repository's code is not formatted as `cargo fmt` would: run `cargo fmt`")?;
+    cmd!(
+        sh,
+        "{cargo} clippy --workspace --all-targets --locked -- -D warnings"
+    )
+    .run()
+    .context(
+        "`cargo clippy` found problems in the repository's code (above): fix them, `cargo clippy --fix` applies the suggested ones",
+    )?;
+    Ok(())
 }
 
 /// The Docker e2e suite's switches, read by `xtask/render/tests/it/docker.rs` as well.

@@ -8,6 +8,11 @@
 mod edit;
 mod report;
 
+/// The generated project's sizes, compiled from the template so that both print them alike.
+#[path = "../../../template/xtask/src/budget.rs"]
+#[allow(dead_code, reason = "the bench only formats sizes")]
+mod budget;
+
 use std::{
     env, fs,
     io::{BufRead, BufReader, Write as _},

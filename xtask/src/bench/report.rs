@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
 
+use super::budget::format_size;
 use crate::flags::BenchPart;
 
 /// One timed `docker build` and what its image ran.
@@ -248,11 +249,6 @@ fn real_binary(builds: &[Build]) -> &'static str {
     }
 }
 
-/// Sizes as Docker prints them (powers of 1000).
-pub(crate) fn megabytes(bytes: u64) -> String {
-    format!("{:.2} MB", bytes as f64 / 1e6)
-}
-
 // ---- targets ----
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,8 +319,8 @@ pub(crate) fn rebuild_target(
         fast && small,
         format!(
             "{time}; image {} = {ratio:.3}x the fat-LTO image's {} (limit {max_ratio}x, {})",
-            megabytes(image),
-            megabytes(smallest),
+            format_size(image),
+            format_size(smallest),
             if small { "within" } else { "over" }
         ),
     )
@@ -509,8 +505,8 @@ pub(crate) fn table(results: &Results) -> String {
             crate_counts(&run.source),
             median_and_all(&seconds(&run.bump)),
             crate_counts(&run.bump),
-            megabytes(run.image_bytes),
-            megabytes(run.binary_bytes),
+            format_size(run.image_bytes),
+            format_size(run.binary_bytes),
             real_binary(std::slice::from_ref(&run.cold)),
             real_binary(&run.source),
             real_binary(&run.bump),
@@ -586,13 +582,13 @@ fn notes(results: &Results) -> String {
 fn description(part: BenchPart) -> &'static str {
     match part {
         BenchPart::Seed => {
-            "the blog post's Dockerfile as published (xtask/src/bench/seed.Dockerfile): only Cargo.toml copied (no Cargo.lock, no --locked: every dependency build re-resolves), a dummy main, no touch after `COPY ./src`, `cargo build --release`. Adapted only to build here: the builder image is a build argument (no rustup/apt lines), the app's name in the paths, the xtask member's manifest plus a dummy main, no `update-ca-certificates` (it would drop this machine's proxy CA from the builder's bundle and cargo could not reach crates.io), and FROM scratch instead of alpine (alpine cannot be pulled here) with the CA bundle alpine would bring copied in and `COPY --chown` for `RUN chown`. Its CMD points at /usr/app/my_app, where nothing is, so `docker run` of the image as published fails: the bench runs /opt/APP instead. Its dummy-main bug (no touch after `COPY ./src`, so cargo may keep the dummy binary) is masked in this app: the dummy build had no src/lib.rs, so after `COPY ./src` the binary gains a dependency on the new library and cargo rebuilds it whatever the mtimes; an app with only a main.rs ships the dummy `fn main(){}` (NOTES.md's anchor measurements). With no Cargo.lock copied, it resolves its own dependency versions, and a version bump invalidates the dependency layer: every dependency is resolved and compiled again."
+            "the blog post's Dockerfile as published (xtask/src/bench/seed.Dockerfile): only Cargo.toml copied (no Cargo.lock, no --locked: every dependency build re-resolves), a dummy main, no touch after `COPY ./src`, `cargo build --release`. Adapted only to build here: the builder image is a build argument (no rustup/apt lines), the app's name in the paths, the xtask member's manifest plus a dummy main, no `update-ca-certificates` (it would drop this machine's proxy CA from the builder's bundle and cargo could not reach crates.io), and FROM scratch instead of alpine (alpine cannot be pulled here) with the CA bundle alpine would bring copied in and `COPY --chown` for `RUN chown`. Its CMD points at /usr/app/my_app, where nothing is, so `docker run` of the image as published fails: the bench runs /opt/APP instead. Its dummy-main bug (no touch after `COPY ./src`, so cargo may keep the dummy binary) is masked in this app: the dummy build had no src/lib.rs, so after `COPY ./src` the binary gains a dependency on the new library and cargo rebuilds it whatever the mtimes; an app with only a src/main.rs ships the dummy `fn main(){}` (the cargo-chef README and rust-lang/cargo#2644 report it). With no Cargo.lock copied, it resolves its own dependency versions, and a version bump invalidates the dependency layer: every dependency is resolved and compiled again."
         }
         BenchPart::CargoChef => {
-            "cargo-chef's documented planner / `cargo chef cook --release --target x86_64-unknown-linux-musl --recipe-path recipe.json` / `cargo build --release --bin APP` pattern (cargo-chef.Dockerfile), on the builder plus `cargo install cargo-chef --locked` (chef-builder.Dockerfile, built once, tagged so the prunes keep it). cargo-chef masks the package version in its recipe."
+            "cargo-chef's documented planner / `cargo chef cook --release --target x86_64-unknown-linux-musl --recipe-path recipe.json` / `cargo build --release --bin APP` pattern (xtask/src/bench/cargo-chef.Dockerfile), on the builder plus `cargo install cargo-chef --locked` (xtask/src/bench/chef-builder.Dockerfile, built once, tagged so the prunes keep it). cargo-chef masks the package version in its recipe."
         }
         BenchPart::CacheMounts => {
-            "one `RUN` with the sources bind-mounted and cargo's target directory and registry in BuildKit cache mounts, in the style of `docker init` for Rust (cache-mounts.Dockerfile); `--package APP` and the xtask member mounted. Every rebuild re-runs that RUN, and cargo's own incremental state does the caching."
+            "one `RUN` with the sources bind-mounted and cargo's target directory and registry in BuildKit cache mounts, in the style of `docker init` for Rust (xtask/src/bench/cache-mounts.Dockerfile); `--package APP` and the xtask member mounted. Every rebuild re-runs that RUN, and cargo's own incremental state does the caching."
         }
         BenchPart::Ours => {
             "the generated project's own Dockerfile, unchanged: a recipe stage that masks the version, dependencies built from placeholder sources and their own artifacts cleaned, then the sources; default profile `container` (release without cross-crate LTO)."

@@ -1,94 +1,60 @@
-//! Tidy: fast checks of template/ without rendering it. Every Liquid variable is declared (or
-//! built in) and used only where it is defined, Liquid never eats Rust or GitHub Actions syntax,
-//! and nothing in template/ is there by accident. All violations are collected, then reported once.
+//! Tidy: fast checks of template/ and the documentation, without the engine. Every template file
+//! renders with the real Liquid parser under every combination of answers, strictly (an unknown
+//! variable is an error, where cargo-generate would quietly print nothing), every placeholder is
+//! used, nothing in template/ is there by accident, and the documentation agrees with the code
+//! it describes. All violations are collected, then reported once.
 
 use std::{
+    cell::RefCell,
     collections::{BTreeMap, BTreeSet},
     fs,
     path::Path,
 };
 
-use crate::support::{read, template_dir};
+use liquid::{
+    ObjectView, ValueView,
+    model::{DisplayCow, KStringCow, State, Value},
+};
 
-/// Variables cargo-generate 0.26 defines for every template (its `lib.rs`).
-const BUILT_INS: &[&str] = &[
-    "project-name",
-    "crate_name",
-    "crate_type",
-    "authors",
-    "username",
-    "os-arch",
-    "is_init",
-    "within_cargo_project",
-];
+use crate::support::{read, repo_root, template_dir};
 
-/// Rust macros whose string arguments are format strings, where `{{` is an escaped brace that
-/// Liquid would turn into a placeholder (or abort on, for `{{}}`).
-const FORMAT_MACROS: &[&str] = &[
-    "print",
-    "println",
-    "eprint",
-    "eprintln",
-    "format",
-    "format_args",
-    "write",
-    "writeln",
-    "panic",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
-    "unreachable",
-    "todo",
-    "unimplemented",
-    "anyhow",
-    "bail",
-    "ensure",
-    "trace",
-    "debug",
-    "info",
-    "warn",
-    "error",
+/// Variables cargo-generate 0.26 defines for every template (its `template.rs`), with a sample
+/// value each.
+const BUILT_INS: &[(&str, &str)] = &[
+    ("project-name", "tidy-app"),
+    ("crate_name", "tidy_app"),
+    ("crate_type", "bin"),
+    ("authors", "Tidy"),
+    ("username", "tidy"),
+    ("os-arch", "linux-x86_64"),
+    ("is_init", "false"),
+    ("within_cargo_project", "false"),
 ];
 
 #[test]
 fn template_is_tidy() {
     let template = template_dir();
     let config = read(&template.join("cargo-generate.toml")).unwrap();
-    let declared = Declared::parse(&config)
+    let config = Config::parse(&config)
         .unwrap_or_else(|error| panic!("template/cargo-generate.toml: {error}"));
     let mut files = BTreeMap::new();
     walk(&template, "", &mut files);
 
-    let mut violations = check_tree(&files, &declared);
+    let mut violations = check_tree(&files, &config);
     if let Ok(hook) = fs::read_to_string(template.join("hooks/taken-names.rhai")) {
-        for kind in declared.choices.get("kind").into_iter().flatten() {
+        for kind in config.choices("kind") {
             let lock =
                 fs::read_to_string(template.join(format!("locks/{kind}.lock"))).unwrap_or_default();
-            violations.extend(check_taken_names(&hook, kind, &lock));
+            violations.extend(check_taken_names(&hook, &kind, &lock));
         }
     }
-    let mut used = BTreeSet::new();
-    for path in files.keys() {
-        if !declared.is_rendered(path) {
-            continue;
-        }
+    let texts: BTreeMap<&str, String> = files
+        .keys()
+        .filter(|path| config.is_rendered(path))
         // Liquid only renders text; anything else is copied as is.
-        let Ok(text) = fs::read_to_string(template.join(path)) else {
-            continue;
-        };
-        violations.extend(check_liquid(path, &text, &declared, &mut used));
-        if output_name(path).ends_with(".rs") {
-            violations.extend(check_format_strings(path, &text));
-        }
-    }
-    for (name, _) in &declared.placeholders {
-        if !used.contains(name) {
-            violations.push(format!("cargo-generate.toml: placeholder `{name}` is asked for but used nowhere; use it or remove it"));
-        }
-    }
+        .filter_map(|path| Some((path.as_str(), fs::read_to_string(template.join(path)).ok()?)))
+        .collect();
+    violations.extend(check_liquid(&texts, &config));
     assert!(
         violations.is_empty(),
         "template/ has {} problem(s):\n{}",
@@ -99,12 +65,11 @@ fn template_is_tidy() {
 
 /// What template/cargo-generate.toml declares.
 #[derive(Debug, Default)]
-struct Declared {
-    /// Every placeholder, with the condition it is asked under (`None`: always).
-    placeholders: Vec<(String, Option<String>)>,
-    /// The choices of each placeholder that has them.
-    choices: BTreeMap<String, Vec<String>>,
-    /// Output names each condition leaves out (`ignore` under `[conditional.'...']`).
+struct Config {
+    /// Every placeholder: its name, the condition it is asked under (`None`: always) and the
+    /// values to render with (every choice, both booleans, else its default).
+    placeholders: Vec<(String, Option<String>, Vec<Value>)>,
+    /// The output names each condition leaves out (`ignore` under `[conditional.'...']`).
     ignored: Vec<(String, Vec<String>)>,
     /// `[template] exclude`: copied without rendering.
     excluded: Vec<String>,
@@ -112,65 +77,71 @@ struct Declared {
     hooks: Vec<String>,
 }
 
-impl Declared {
-    fn parse(config: &str) -> Result<Declared, String> {
+impl Config {
+    fn parse(config: &str) -> Result<Config, String> {
         let config: toml::Table = config
             .parse()
             .map_err(|error: toml::de::Error| error.to_string())?;
-        let mut declared = Declared::default();
-        let strings = |value: Option<&toml::Value>| -> Vec<String> {
-            value
-                .and_then(toml::Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|item| item.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
+        let get = |path: &[&str]| {
+            path.iter()
+                .try_fold(&config, |table, key| table.get(*key)?.as_table())
         };
-        let add =
-            |declared: &mut Declared, table: Option<&toml::Value>, condition: Option<&str>| {
-                for (name, entry) in table.and_then(toml::Value::as_table).into_iter().flatten() {
-                    declared
-                        .placeholders
-                        .push((name.clone(), condition.map(normalize)));
-                    let choices = strings(entry.get("choices"));
-                    if !choices.is_empty() {
-                        declared.choices.insert(name.clone(), choices);
-                    }
-                }
-            };
-        add(&mut declared, config.get("placeholders"), None);
-        for (condition, section) in config
-            .get("conditional")
-            .and_then(toml::Value::as_table)
-            .into_iter()
-            .flatten()
-        {
-            add(&mut declared, section.get("placeholders"), Some(condition));
+        let strings = |value: Option<&toml::Value>| -> Vec<String> {
+            let items = value.and_then(toml::Value::as_array).into_iter().flatten();
+            items
+                .filter_map(|item| Some(item.as_str()?.to_owned()))
+                .collect()
+        };
+        let mut sections = vec![(None, get(&["placeholders"]))];
+        let mut declared = Config::default();
+        for (condition, section) in get(&["conditional"]).into_iter().flatten() {
+            sections.push((
+                Some(condition.clone()),
+                section.get("placeholders").and_then(|p| p.as_table()),
+            ));
             declared
                 .ignored
-                .push((normalize(condition), strings(section.get("ignore"))));
+                .push((condition.clone(), strings(section.get("ignore"))));
         }
-        let template = config.get("template");
-        declared.excluded = strings(template.and_then(|template| template.get("exclude")));
+        for (condition, table) in sections {
+            for (name, entry) in table.into_iter().flatten() {
+                let values = match (
+                    entry.get("choices"),
+                    entry.get("type").and_then(|t| t.as_str()),
+                ) {
+                    (Some(choices), _) => strings(Some(choices))
+                        .into_iter()
+                        .map(Value::scalar)
+                        .collect(),
+                    (None, Some("bool")) => vec![Value::scalar(true), Value::scalar(false)],
+                    (None, _) => {
+                        let default = entry.get("default").and_then(|d| d.as_str()).unwrap_or("x");
+                        vec![Value::scalar(default.to_owned())]
+                    }
+                };
+                declared
+                    .placeholders
+                    .push((name.clone(), condition.clone(), values));
+            }
+        }
+        declared.excluded = strings(get(&["template"]).and_then(|t| t.get("exclude")));
         for stage in ["init", "pre", "post"] {
-            declared.hooks.extend(strings(
-                config.get("hooks").and_then(|hooks| hooks.get(stage)),
-            ));
+            declared
+                .hooks
+                .extend(strings(get(&["hooks"]).and_then(|hooks| hooks.get(stage))));
         }
         Ok(declared)
     }
 
-    fn condition_of(&self, name: &str) -> Option<Option<&str>> {
-        if BUILT_INS.contains(&name) {
-            return Some(None);
-        }
-        self.placeholders
+    /// The choices of the placeholder `name`, as text.
+    fn choices(&self, name: &str) -> Vec<String> {
+        let values = self
+            .placeholders
             .iter()
-            .find(|(declared, _)| declared == name)
-            .map(|(_, condition)| condition.as_deref())
+            .filter(|(declared, ..)| declared == name);
+        values
+            .flat_map(|(.., values)| values.iter().map(|value| value.to_kstr().into_string()))
+            .collect()
     }
 
     /// Whether Liquid renders `path`: not the configuration, not a hook, not excluded.
@@ -183,25 +154,218 @@ impl Declared {
                 .any(|excluded| excluded == path || excluded == output_name(path))
     }
 
-    /// Whether `path` is left out of the output wherever `condition` (`var=="value"`) is false:
-    /// it is ignored under `var=="other"` for every other choice of `var`.
-    fn ignored_unless(&self, path: &str, condition: &str) -> bool {
-        let Some((var, value)) = equality(condition) else {
-            return false;
-        };
-        let Some(choices) = self.choices.get(var) else {
-            return false;
-        };
-        choices
-            .iter()
-            .filter(|choice| *choice != value)
-            .all(|other| self.is_ignored_under(path, &format!("{var}==\"{other}\"")))
+    /// Every combination of answers cargo-generate can be given, as it would ask: a conditional
+    /// placeholder only where its condition holds.
+    fn answers(&self) -> Vec<Answers> {
+        let mut globals = liquid::Object::new();
+        for (name, value) in BUILT_INS {
+            let value = match *value {
+                "false" => Value::scalar(false),
+                text => Value::scalar(text.to_owned()),
+            };
+            globals.insert((*name).into(), value);
+        }
+        let mut combinations = vec![globals];
+        for (name, condition, values) in &self.placeholders {
+            combinations = combinations
+                .into_iter()
+                .flat_map(|globals| {
+                    let asked = condition
+                        .as_ref()
+                        .is_none_or(|condition| holds(condition, &globals));
+                    let values = if asked { values.clone() } else { Vec::new() };
+                    let unasked = (!asked).then(|| globals.clone());
+                    values
+                        .into_iter()
+                        .map(move |value| {
+                            let mut globals = globals.clone();
+                            globals.insert(name.clone().into(), value);
+                            globals
+                        })
+                        .chain(unasked)
+                })
+                .collect();
+        }
+        combinations
+            .into_iter()
+            .map(|globals| {
+                let ignored = self
+                    .ignored
+                    .iter()
+                    .filter(|(condition, _)| holds(condition, &globals));
+                let ignored = ignored.flat_map(|(_, names)| names.clone()).collect();
+                // Name the answers that vary: `ci=false kind=cli runtime=alpine`.
+                let varying = self
+                    .placeholders
+                    .iter()
+                    .filter(|(.., values)| values.len() > 1);
+                let label: BTreeSet<String> = varying
+                    .filter_map(|(name, ..)| {
+                        Some(format!("{name}={}", globals.get(name.as_str())?.to_kstr()))
+                    })
+                    .collect();
+                let label = Vec::from_iter(label).join(" ");
+                Answers {
+                    globals,
+                    ignored,
+                    label,
+                }
+            })
+            .collect()
     }
+}
 
-    fn is_ignored_under(&self, path: &str, condition: &str) -> bool {
-        self.ignored.iter().any(|(ignored_under, names)| {
-            ignored_under == condition && names.iter().any(|ignored| ignores(ignored, path))
+/// One combination of answers: the variables Liquid sees, the output names left out, and the
+/// answers that vary, for messages.
+struct Answers {
+    globals: liquid::Object,
+    ignored: Vec<String>,
+    label: String,
+}
+
+impl Answers {
+    fn produces(&self, path: &str) -> bool {
+        !self.ignored.iter().any(|ignored| ignores(ignored, path))
+    }
+}
+
+/// Whether a `[conditional.'...']` condition holds for `globals`. Conditions are Rhai; the ones
+/// this template needs (`==`, `!=` on strings and booleans) read the same in Liquid.
+fn holds(condition: &str, globals: &liquid::Object) -> bool {
+    let test = parse(&format!("{{% if {condition} %}}yes{{% endif %}}"));
+    let holds = test.and_then(|test| test.render(globals).map_err(|error| error.to_string()));
+    holds.unwrap_or_else(|error| panic!("condition {condition:?}: {error}")) == "yes"
+}
+
+/// Parses `text` as cargo-generate's Liquid does. (Its own filters, `kebab_case` and the like,
+/// are not registered: the template uses none.)
+fn parse(text: &str) -> Result<liquid::Template, String> {
+    let parser = liquid::ParserBuilder::with_stdlib().build().unwrap();
+    parser.parse(text).map_err(|error| error.to_string())
+}
+
+/// Renders every file under every combination of answers that produces it, strictly: an unknown
+/// variable is an error, also where Liquid itself takes it for `nil` (`{% if typo %}`). Reports
+/// each failure once, with the first answers it showed under, and every placeholder no file reads.
+fn check_liquid(texts: &BTreeMap<&str, String>, config: &Config) -> Vec<String> {
+    let mut failures = BTreeMap::new();
+    let mut templates = Vec::new();
+    for (path, text) in texts {
+        match parse(text) {
+            Ok(template) => templates.push((*path, text, template)),
+            Err(error) => {
+                let context =
+                    "every answer; wrap literal `{{` and `{%` in {% raw %}...{% endraw %}";
+                failures.insert((*path, error), context.to_owned());
+            }
+        }
+    }
+    let mut used = BTreeSet::new();
+    for answers in config.answers() {
+        for (path, text, template) in templates.iter().filter(|(path, ..)| answers.produces(path)) {
+            let globals = Recorder {
+                globals: &answers.globals,
+                read: RefCell::default(),
+            };
+            let rendered = template.render(&globals);
+            let (defined, undefined): (Vec<_>, Vec<_>) = (globals.read.into_inner().into_iter())
+                .partition(|name| answers.globals.contains_key(name.as_str()));
+            used.extend(defined);
+            let errors: Vec<String> = match rendered {
+                Err(error) => vec![error.to_string()],
+                Ok(_) => undefined
+                    .into_iter()
+                    .map(|name| format!("`{name}` is read but undefined for these answers"))
+                    .collect(),
+            };
+            let hint = if text.contains("${{") {
+                "GitHub Actions' `${{ ... }}` must be wrapped in {% raw %}...{% endraw %}"
+            } else {
+                "declare placeholders in cargo-generate.toml and use them only where their condition holds; wrap literal `{{` (in Rust: a format string's escaped brace) in {% raw %}...{% endraw %}"
+            };
+            for error in errors {
+                failures
+                    .entry((path, error))
+                    .or_insert_with(|| format!("{}; {hint}", answers.label));
+            }
+        }
+    }
+    let mut violations: Vec<String> = failures
+        .into_iter()
+        .map(|((path, error), context)| {
+            format!(
+                "{path} ({context}):\n    {}",
+                error.trim().replace('\n', "\n    ")
+            )
         })
+        .collect();
+    for (name, ..) in &config.placeholders {
+        if !used.contains(name) {
+            violations.push(format!(
+                "cargo-generate.toml: placeholder `{name}` is asked for but used nowhere; use it or remove it"
+            ));
+        }
+    }
+    violations
+}
+
+/// The globals of a render, recording every variable the template looks up.
+#[derive(Debug)]
+struct Recorder<'a> {
+    globals: &'a liquid::Object,
+    read: RefCell<BTreeSet<String>>,
+}
+
+impl ObjectView for Recorder<'_> {
+    fn as_value(&self) -> &dyn ValueView {
+        self
+    }
+    fn size(&self) -> i64 {
+        self.globals.size()
+    }
+    fn keys<'k>(&'k self) -> Box<dyn Iterator<Item = KStringCow<'k>> + 'k> {
+        ObjectView::keys(self.globals)
+    }
+    fn values<'k>(&'k self) -> Box<dyn Iterator<Item = &'k dyn ValueView> + 'k> {
+        ObjectView::values(self.globals)
+    }
+    fn iter<'k>(&'k self) -> Box<dyn Iterator<Item = (KStringCow<'k>, &'k dyn ValueView)> + 'k> {
+        ObjectView::iter(self.globals)
+    }
+    fn contains_key(&self, index: &str) -> bool {
+        self.read.borrow_mut().insert(index.to_owned());
+        self.globals.contains_key(index)
+    }
+    fn get<'s>(&'s self, index: &str) -> Option<&'s dyn ValueView> {
+        self.read.borrow_mut().insert(index.to_owned());
+        ObjectView::get(self.globals, index)
+    }
+}
+
+impl ValueView for Recorder<'_> {
+    fn as_debug(&self) -> &dyn std::fmt::Debug {
+        self
+    }
+    fn render(&self) -> DisplayCow<'_> {
+        self.globals.render()
+    }
+    fn source(&self) -> DisplayCow<'_> {
+        self.globals.source()
+    }
+    fn type_name(&self) -> &'static str {
+        self.globals.type_name()
+    }
+    fn query_state(&self, state: State) -> bool {
+        self.globals.query_state(state)
+    }
+    fn to_kstr(&self) -> KStringCow<'_> {
+        self.globals.to_kstr()
+    }
+    fn to_value(&self) -> Value {
+        self.globals.to_value()
+    }
+    fn as_object(&self) -> Option<&dyn ObjectView> {
+        Some(self)
     }
 }
 
@@ -214,398 +378,9 @@ fn ignores(ignored: &str, path: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// A condition without whitespace, so that `kind == "service"` and `kind=="service"` compare equal.
-fn normalize(condition: &str) -> String {
-    condition.chars().filter(|c| !c.is_whitespace()).collect()
-}
-
-/// `var=="value"` (normalized) as its two sides.
-fn equality(condition: &str) -> Option<(&str, &str)> {
-    let (var, value) = condition.split_once("==")?;
-    Some((var, value.strip_prefix('"')?.strip_suffix('"')?))
-}
-
 /// The name cargo-generate gives a template file in the output: without `.liquid`.
 fn output_name(path: &str) -> &str {
     path.strip_suffix(".liquid").unwrap_or(path)
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset].matches('\n').count() + 1
-}
-
-/// A piece of a Liquid template.
-#[derive(Debug, PartialEq)]
-enum Token<'a> {
-    /// `{{ expression }}`, trimmed (also of whitespace control `-`).
-    Output(&'a str),
-    /// `{% tag arguments %}`, trimmed.
-    Tag(&'a str),
-    /// The inside of `{% raw %}...{% endraw %}`: copied as is.
-    Raw(&'a str),
-    /// Everything else.
-    Text(&'a str),
-}
-
-/// Splits a template into tokens, each with its byte offset; `Err` names an unclosed `{{`/`{%`.
-fn lex(text: &str) -> Result<Vec<(usize, Token<'_>)>, (usize, String)> {
-    let mut tokens = Vec::new();
-    let mut at = 0;
-    while at < text.len() {
-        let next = [text[at..].find("{{"), text[at..].find("{%")]
-            .into_iter()
-            .flatten()
-            .min();
-        let Some(start) = next.map(|next| at + next) else {
-            tokens.push((at, Token::Text(&text[at..])));
-            break;
-        };
-        if start > at {
-            tokens.push((at, Token::Text(&text[at..start])));
-        }
-        let close = if text[start..].starts_with("{{") {
-            "}}"
-        } else {
-            "%}"
-        };
-        let Some(end) = text[start + 2..].find(close).map(|end| start + 2 + end) else {
-            return Err((
-                start,
-                format!("`{}` is never closed", &text[start..start + 2]),
-            ));
-        };
-        let inner = text[start + 2..end].trim_matches('-').trim();
-        at = end + 2;
-        if close == "}}" {
-            tokens.push((start, Token::Output(inner)));
-            continue;
-        }
-        tokens.push((start, Token::Tag(inner)));
-        let block_end = match inner {
-            "raw" => "endraw",
-            "comment" => "endcomment",
-            _ => continue,
-        };
-        // The body of raw and comment blocks is not Liquid: find the closing tag by name.
-        let mut search = at;
-        let body_end = loop {
-            let Some(open) = text[search..].find("{%").map(|open| search + open) else {
-                return Err((
-                    start,
-                    format!("`{{% {inner} %}}` is never closed with `{{% {block_end} %}}`"),
-                ));
-            };
-            let Some(close) = text[open..].find("%}").map(|close| open + close) else {
-                return Err((open, "`{%` is never closed".to_owned()));
-            };
-            if text[open + 2..close].trim_matches('-').trim() == block_end {
-                break (open, close + 2);
-            }
-            search = open + 2;
-        };
-        if inner == "raw" {
-            tokens.push((at, Token::Raw(&text[at..body_end.0])));
-        }
-        tokens.push((body_end.0, Token::Tag(block_end)));
-        at = body_end.1;
-    }
-    Ok(tokens)
-}
-
-/// The variables an expression or condition reads (ignoring literals, operators and filters).
-fn variables(expression: &str) -> Vec<&str> {
-    // Drop filters (`name | upcase`) and string literals, then split at operators.
-    let expression = expression.split('|').next().unwrap_or_default();
-    let mut words = Vec::new();
-    let mut quote = None;
-    let mut word_start = None;
-    for (i, c) in expression.char_indices() {
-        if let Some(q) = quote {
-            if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        let in_word = c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.';
-        match (in_word, word_start) {
-            (true, None) => word_start = Some(i),
-            (false, Some(start)) => {
-                words.push(&expression[start..i]);
-                word_start = None;
-            }
-            _ => {}
-        }
-        if c == '"' || c == '\'' {
-            quote = Some(c);
-        }
-    }
-    if let Some(start) = word_start {
-        words.push(&expression[start..]);
-    }
-    const NOT_VARIABLES: &[&str] = &[
-        "and", "or", "contains", "true", "false", "nil", "null", "empty", "blank", "-",
-    ];
-    words
-        .into_iter()
-        .map(|word| word.split('.').next().unwrap_or(word))
-        .filter(|word| {
-            !NOT_VARIABLES.contains(word)
-                && !word.starts_with(|c: char| c.is_ascii_digit() || c == '-')
-        })
-        .collect()
-}
-
-/// Checks the Liquid in one template file; records the variables it reads in `used`.
-fn check_liquid(
-    path: &str,
-    text: &str,
-    declared: &Declared,
-    used: &mut BTreeSet<String>,
-) -> Vec<String> {
-    let tokens = match lex(text) {
-        Ok(tokens) => tokens,
-        Err((offset, message)) => {
-            return vec![format!("{path}:{}: {message}", line_of(text, offset))];
-        }
-    };
-    let mut violations = Vec::new();
-    // The conditions known to hold at this point: one entry per open block, holding the
-    // `and`-ed equalities of its active branch (none for `else`, `unless`, `for`, ...).
-    let mut scopes: Vec<Vec<String>> = Vec::new();
-    let mut locals: BTreeSet<&str> = BTreeSet::new();
-    for (i, (offset, token)) in tokens.iter().enumerate() {
-        let line = line_of(text, *offset);
-        let mut check = |expression: &str,
-                         scopes: &[Vec<String>],
-                         locals: &BTreeSet<&str>,
-                         violations: &mut Vec<String>| {
-            for name in variables(expression) {
-                if locals.contains(name) {
-                    continue;
-                }
-                used.insert(name.to_owned());
-                match declared.condition_of(name) {
-                    None => violations.push(format!(
-                        "{path}:{line}: `{name}` is neither a placeholder in cargo-generate.toml nor a cargo-generate built-in"
-                    )),
-                    Some(None) => {}
-                    Some(Some(condition)) => {
-                        let in_scope = scopes.iter().any(|scope| scope.iter().any(|holds| holds == condition));
-                        if !in_scope && !declared.ignored_unless(path, condition) {
-                            violations.push(format!(
-                                "{path}:{line}: `{name}` is only defined when {condition}: use it inside {{% if {condition} %}} or in a file ignored otherwise"
-                            ));
-                        }
-                    }
-                }
-            }
-        };
-        match token {
-            Token::Output(expression) => {
-                let after_dollar =
-                    i > 0 && matches!(tokens[i - 1].1, Token::Text(text) if text.ends_with('$'));
-                if after_dollar {
-                    violations.push(format!(
-                        "{path}:{line}: unescaped `${{{{ {expression} }}}}`: wrap it in {{% raw %}}...{{% endraw %}} (Liquid would leave the whole file unrendered)"
-                    ));
-                } else {
-                    check(expression, &scopes, &locals, &mut violations);
-                }
-            }
-            Token::Tag(tag) => {
-                let (name, arguments) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
-                match name {
-                    "if" | "elsif" => {
-                        check(arguments, &scopes, &locals, &mut violations);
-                        let holds = if arguments.contains(" or ") {
-                            Vec::new()
-                        } else {
-                            arguments.split(" and ").map(normalize).collect()
-                        };
-                        if name == "if" {
-                            scopes.push(holds);
-                        } else if let Some(scope) = scopes.last_mut() {
-                            *scope = holds;
-                        }
-                    }
-                    "else" => {
-                        if let Some(scope) = scopes.last_mut() {
-                            scope.clear();
-                        }
-                    }
-                    "unless" | "case" | "for" | "tablerow" => {
-                        let (local, iterated) =
-                            arguments.split_once(" in ").unwrap_or(("", arguments));
-                        if !local.is_empty() {
-                            locals.insert(local.trim());
-                        }
-                        check(iterated, &scopes, &locals, &mut violations);
-                        scopes.push(Vec::new());
-                    }
-                    "endif" | "endunless" | "endcase" | "endfor" | "endtablerow" => {
-                        let closed = scopes.pop();
-                        if closed.is_none() {
-                            violations
-                                .push(format!("{path}:{line}: `{{% {name} %}}` closes no block"));
-                        }
-                    }
-                    "assign" | "capture" => {
-                        let (local, value) = arguments.split_once('=').unwrap_or((arguments, ""));
-                        locals.insert(local.trim());
-                        check(value, &scopes, &locals, &mut violations);
-                    }
-                    "when" => check(arguments, &scopes, &locals, &mut violations),
-                    _ => {}
-                }
-            }
-            Token::Raw(_) | Token::Text(_) => {}
-        }
-    }
-    if !scopes.is_empty() {
-        violations.push(format!(
-            "{path}: {} Liquid block(s) never closed",
-            scopes.len()
-        ));
-    }
-    violations
-}
-
-/// Finds `{{` in the string literals of Rust format macros (outside `{% raw %}` blocks).
-fn check_format_strings(path: &str, text: &str) -> Vec<String> {
-    let raw: Vec<(usize, usize)> = match lex(text) {
-        Ok(tokens) => tokens
-            .iter()
-            .filter_map(|(offset, token)| match token {
-                Token::Raw(body) => Some((*offset, offset + body.len())),
-                _ => None,
-            })
-            .collect(),
-        Err(_) => Vec::new(), // check_liquid reports it
-    };
-    let bytes = text.as_bytes();
-    let mut violations = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        if let Some(end) = skip_comment_or_literal(text, at) {
-            at = end;
-            continue;
-        }
-        let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-        if !is_ident(bytes[at]) || (at > 0 && is_ident(bytes[at - 1])) {
-            at += 1;
-            continue;
-        }
-        let ident_end = (at..bytes.len())
-            .find(|&i| !is_ident(bytes[i]))
-            .unwrap_or(bytes.len());
-        let name = &text[at..ident_end];
-        let after_bang = text[ident_end..]
-            .strip_prefix('!')
-            .map(|rest| rest.trim_start());
-        let open = after_bang
-            .and_then(|rest| rest.chars().next())
-            .filter(|c| "([{".contains(*c));
-        let (Some(open), true) = (open, FORMAT_MACROS.contains(&name)) else {
-            at = ident_end;
-            continue;
-        };
-        let close = match open {
-            '(' => b')',
-            '[' => b']',
-            _ => b'}',
-        };
-        let open_at = text.len() - after_bang.unwrap().len();
-        let mut depth = 0;
-        let mut i = open_at;
-        while i < bytes.len() {
-            if let Some(end) = skip_comment_or_literal(text, i) {
-                let literal = &text[i..end];
-                let string = literal.starts_with(['"', 'r', 'b']);
-                if let Some(brace) = literal.find("{{").filter(|_| string) {
-                    let brace = i + brace;
-                    if !raw
-                        .iter()
-                        .any(|(start, end)| (*start..*end).contains(&brace))
-                    {
-                        violations.push(format!(
-                            "{path}:{}: `{{{{` in a format string of {name}!: Liquid takes it for a placeholder (or aborts on `{{{{}}}}`); put the text in a const or pass the value as an argument",
-                            line_of(text, brace)
-                        ));
-                    }
-                }
-                i = end;
-                continue;
-            }
-            if bytes[i] == open as u8 {
-                depth += 1;
-            } else if bytes[i] == close {
-                depth -= 1;
-                if depth == 0 {
-                    break;
-                }
-            }
-            i += 1;
-        }
-        at = i + 1;
-    }
-    violations
-}
-
-/// If a comment or a string/char literal starts at `at`, where it ends. String literals are
-/// returned whole (with their quotes); comments and char literals are skipped the same way.
-fn skip_comment_or_literal(text: &str, at: usize) -> Option<usize> {
-    let rest = &text[at..];
-    if rest.starts_with("//") {
-        return Some(rest.find('\n').map_or(text.len(), |end| at + end));
-    }
-    if rest.starts_with("/*") {
-        return Some(rest.find("*/").map_or(text.len(), |end| at + end + 2));
-    }
-    if let Some(after) = rest.strip_prefix('\'') {
-        // A char literal ('(', '\'', '\u{7f}'); a lifetime ('a) is not one.
-        let c = after.chars().next()?;
-        if c == '\\' {
-            return after.get(2..)?.find('\'').map(|end| at + 1 + 2 + end + 1);
-        }
-        return after[c.len_utf8()..]
-            .starts_with('\'')
-            .then(|| at + 1 + c.len_utf8() + 1);
-    }
-    let prefix = ["br", "b", "r", ""].into_iter().find(|prefix| {
-        rest.starts_with(prefix)
-            && rest[prefix.len()..]
-                .trim_start_matches('#')
-                .starts_with('"')
-    })?;
-    // A prefix letter is only a literal prefix at the start of a token.
-    if !prefix.is_empty() && at > 0 && text.as_bytes()[at - 1].is_ascii_alphanumeric() {
-        return None;
-    }
-    let after_prefix = &rest[prefix.len()..];
-    let hashes = after_prefix.len() - after_prefix.trim_start_matches('#').len();
-    let body_start = at + prefix.len() + hashes + 1;
-    if prefix.contains('r') {
-        let terminator = format!("\"{}", "#".repeat(hashes));
-        return Some(
-            text[body_start..]
-                .find(&terminator)
-                .map_or(text.len(), |end| body_start + end + terminator.len()),
-        );
-    }
-    if hashes > 0 {
-        return None;
-    }
-    let mut chars = text[body_start..].char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '"' => return Some(body_start + i + 1),
-            _ => {}
-        }
-    }
-    Some(text.len())
 }
 
 /// Checks that hooks/taken-names.rhai refuses every crate name in `kind`'s lock (both come from
@@ -630,7 +405,7 @@ fn check_taken_names(hook: &str, kind: &str, lock: &str) -> Vec<String> {
 
 /// Checks the files themselves: nothing copied by accident, hooks and ignored files exist, every
 /// file reaches some output, and each kind has its lock file. `files` maps paths to sizes.
-fn check_tree(files: &BTreeMap<String, u64>, declared: &Declared) -> Vec<String> {
+fn check_tree(files: &BTreeMap<String, u64>, config: &Config) -> Vec<String> {
     let mut violations = Vec::new();
     for path in files.keys() {
         let name = path.rsplit('/').next().unwrap_or(path);
@@ -648,12 +423,12 @@ fn check_tree(files: &BTreeMap<String, u64>, declared: &Declared) -> Vec<String>
             ));
         }
     }
-    for hook in &declared.hooks {
+    for hook in &config.hooks {
         if !files.contains_key(hook) {
             violations.push(format!("cargo-generate.toml: hook {hook} does not exist"));
         }
     }
-    for (condition, names) in &declared.ignored {
+    for (condition, names) in &config.ignored {
         for name in names {
             if !files.keys().any(|path| ignores(name, path)) {
                 violations.push(format!(
@@ -662,19 +437,15 @@ fn check_tree(files: &BTreeMap<String, u64>, declared: &Declared) -> Vec<String>
             }
         }
     }
+    let answers = config.answers();
     for path in files.keys() {
-        for (var, choices) in &declared.choices {
-            let everywhere = choices
-                .iter()
-                .all(|choice| declared.is_ignored_under(path, &format!("{var}==\"{choice}\"")));
-            if everywhere {
-                violations.push(format!(
-                    "{path}: ignored for every {var}, so no project ever gets it"
-                ));
-            }
+        if !answers.iter().any(|answers| answers.produces(path)) {
+            violations.push(format!(
+                "{path}: ignored under every combination of answers, so no project ever gets it"
+            ));
         }
     }
-    let kinds = declared.choices.get("kind").cloned().unwrap_or_default();
+    let kinds = config.choices("kind");
     for kind in &kinds {
         match files.get(&format!("locks/{kind}.lock")) {
             None => violations.push(format!(
@@ -718,6 +489,209 @@ fn walk(dir: &Path, prefix: &str, files: &mut BTreeMap<String, u64>) {
     }
 }
 
+/// Options of `cargo xtask docker --help` that the generated README's table may leave out, with
+/// the condition under which it may (`""`: always).
+const README_MAY_OMIT: &[(&str, &str)] = &[
+    ("--help", ""),
+    // The xtask refuses it for scratch: there is no base image to replace.
+    ("--runtime-image", "runtime == \"scratch\""),
+];
+
+/// Documents that describe how the image is built: each names the Dockerfile's default profile.
+const PROFILE_DOCS: &[&str] = &[
+    "README.md",
+    "ARCHITECTURE.md",
+    "template/README.md",
+    "template/.cargo/config.toml",
+    "template/Cargo.toml.liquid",
+];
+
+/// Documents that quote how much larger the default profile's binary is than fat LTO's.
+const GROWTH_DOCS: &[&str] = &["README.md", "template/Cargo.toml.liquid"];
+
+/// Documents whose file names must name files of the repository (or of the template).
+const PATH_DOCS: &[&str] = &["BENCHMARKS.md", "ARCHITECTURE.md"];
+
+#[test]
+fn docs_agree_with_the_code() {
+    let root = repo_root();
+    let text = |path: &str| read(&root.join(path)).unwrap();
+    let config = Config::parse(&text("template/cargo-generate.toml")).unwrap();
+    let help = help_options(&text("template/xtask/src/flags.rs"));
+    let readme = parse(&text("template/README.md")).unwrap();
+    let mut violations = BTreeSet::new();
+    let mut table_drift = BTreeMap::new();
+    for answers in config.answers() {
+        let table = table_options(&readme.render(&answers.globals).unwrap());
+        let may_omit = |option: &str| {
+            README_MAY_OMIT.iter().any(|(omissible, condition)| {
+                *omissible == option && (condition.is_empty() || holds(condition, &answers.globals))
+            })
+        };
+        for option in help
+            .iter()
+            .filter(|option| !table.contains(option) && !may_omit(option))
+        {
+            let drift = format!(
+                "the option table lacks `{option}`, which `cargo xtask docker --help` lists; add a row"
+            );
+            table_drift
+                .entry(drift)
+                .or_insert_with(|| answers.label.clone());
+        }
+        for option in table.iter().filter(|option| !help.contains(option)) {
+            let drift = format!(
+                "the option table lists `{option}`, which `cargo xtask docker --help` does not"
+            );
+            table_drift
+                .entry(drift)
+                .or_insert_with(|| answers.label.clone());
+        }
+    }
+    for (drift, label) in table_drift {
+        violations.insert(format!("template/README.md ({label}): {drift}"));
+    }
+    let dockerfile = text("template/Dockerfile");
+    let profile = dockerfile_profile(&dockerfile)
+        .expect("template/Dockerfile: no `ARG CARGO_PROFILE=` default");
+    for doc in PROFILE_DOCS {
+        violations.extend(check_profile(doc, &text(doc), profile));
+    }
+    let percent = growth_percent(&text("BENCHMARKS.md"))
+        .expect("BENCHMARKS.md: no binary sizes of `ours` and `ours (release profile)`");
+    for doc in GROWTH_DOCS {
+        violations.extend(check_growth(doc, &text(doc), percent));
+    }
+    for doc in PATH_DOCS {
+        let exists =
+            |path: &str| root.join(path).exists() || root.join("template").join(path).exists();
+        violations.extend(check_paths(doc, &text(doc), exists));
+    }
+    assert!(
+        violations.is_empty(),
+        "the documentation has drifted from the code:\n{}",
+        Vec::from_iter(violations).join("\n")
+    );
+}
+
+/// The long options of a `HELP` text in Rust source: lines `  --name ...` or `  -h, --help ...`.
+fn help_options(source: &str) -> Vec<String> {
+    let help = source
+        .split_once("HELP: &str = \"")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let help = help
+        .split_once("\";")
+        .map(|(help, _)| help)
+        .unwrap_or_default();
+    help.lines()
+        .filter(|line| line.starts_with("  -"))
+        .filter_map(|line| line.split_whitespace().find(|word| word.starts_with("--")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The options of a Markdown table whose rows start with `` | `--option ...` | ``.
+fn table_options(markdown: &str) -> Vec<String> {
+    let rows = markdown
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `--"));
+    rows.filter_map(|row| Some(format!("--{}", row.split([' ', '`']).next()?)))
+        .collect()
+}
+
+/// The default of `ARG CARGO_PROFILE=` in a Dockerfile.
+fn dockerfile_profile(dockerfile: &str) -> Option<&str> {
+    dockerfile
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("ARG CARGO_PROFILE="))
+}
+
+/// A document about the image names its profile and never says it builds `--release`.
+fn check_profile(doc: &str, text: &str, profile: &str) -> Vec<String> {
+    let mut violations = Vec::new();
+    let names = [
+        format!("`{profile}`"),
+        format!("--profile {profile}"),
+        format!("[profile.{profile}]"),
+    ];
+    if !names.iter().any(|name| text.contains(name.as_str())) {
+        violations.push(format!("{doc}: never names the `{profile}` profile that the Dockerfile builds by default (ARG CARGO_PROFILE)"));
+    }
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains("--release"))
+    {
+        violations.push(format!("{doc}:{}: `--release`, but the image builds `--profile {profile}` (write `--profile release` for the release profile): {}", i + 1, line.trim()));
+    }
+    violations
+}
+
+/// How much larger, in whole percent, BENCHMARKS.md measured the binary of `ours` (the default
+/// profile) than that of `ours (release profile)`.
+fn growth_percent(benchmarks: &str) -> Option<u32> {
+    let header = benchmarks
+        .lines()
+        .find(|line| line.starts_with("| strategy |"))?;
+    let column = header.split('|').position(|cell| cell.trim() == "binary")?;
+    let binary = |strategy: &str| -> Option<f64> {
+        let row = benchmarks.lines().find(|line| {
+            line.split('|')
+                .nth(1)
+                .is_some_and(|cell| cell.trim() == strategy)
+        })?;
+        row.split('|')
+            .nth(column)?
+            .trim()
+            .strip_suffix(" MB")?
+            .parse()
+            .ok()
+    };
+    Some(((binary("ours")? / binary("ours (release profile)")? - 1.0) * 100.0).round() as u32)
+}
+
+/// Every `about N% larger` in `text` quotes the measured `percent`.
+fn check_growth(doc: &str, text: &str, percent: u32) -> Vec<String> {
+    let quoted: Vec<&str> = text
+        .split("about ")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("% larger").map(|(n, _)| n))
+        .collect();
+    if quoted.is_empty() {
+        return vec![format!(
+            "{doc}: does not say how much larger the default profile's binary is (BENCHMARKS.md: about {percent}%)"
+        )];
+    }
+    quoted
+        .into_iter()
+        .filter(|n| *n != percent.to_string())
+        .map(|n| format!("{doc}: says about {n}% larger; BENCHMARKS.md measured {percent}%"))
+        .collect()
+}
+
+/// Every file name in `text` (a word ending in a known extension, or `Dockerfile`) exists.
+fn check_paths(doc: &str, text: &str, exists: impl Fn(&str) -> bool) -> Vec<String> {
+    const ENDINGS: &[&str] = &[
+        ".rs",
+        ".md",
+        ".toml",
+        ".lock",
+        ".rhai",
+        ".yml",
+        ".jq",
+        "Dockerfile",
+    ];
+    let words = text.split(|c: char| c.is_whitespace() || "`'\"()[],;*".contains(c));
+    let paths: BTreeSet<&str> = words
+        .map(|word| word.trim_end_matches(['.', ':']))
+        .filter(|word| ENDINGS.iter().any(|ending| word.ends_with(ending)))
+        // Not URLs, not patterns like `locks/<kind>.lock`.
+        .filter(|word| !word.contains("://") && !word.contains('<'))
+        .collect();
+    paths.into_iter().filter(|path| !exists(path)).map(|path| format!("{doc}: names `{path}`, which does not exist; write its path from the repository root")).collect()
+}
+
 mod fixtures {
     use super::*;
 
@@ -727,22 +701,47 @@ post = ["hooks/lock.rhai"]
 
 [placeholders]
 kind = { type = "string", prompt = "?", choices = ["service", "cli"], default = "service" }
+ci = { type = "bool", prompt = "?", default = true }
 
 [conditional.'kind == "service"'.placeholders]
 port = { type = "string", prompt = "?", default = "8080" }
 
 [conditional.'kind == "cli"']
 ignore = ["src/serve.rs", "docs"]
+
+[conditional.'ci == false']
+ignore = [".github"]
 "#;
 
+    /// The violations of one file next to a file that uses every placeholder.
     fn liquid(path: &str, text: &str) -> Vec<String> {
-        let declared = Declared::parse(CONFIG).unwrap();
-        check_liquid(path, text, &declared, &mut BTreeSet::new())
+        let config = Config::parse(CONFIG).unwrap();
+        let uses_all = "{{ kind }}{{ ci }}{% if kind == \"service\" %}{{ port }}{% endif %}";
+        let texts = BTreeMap::from([("all.txt", uses_all.to_owned()), (path, text.to_owned())]);
+        check_liquid(&texts, &config)
     }
 
     #[test]
-    fn liquid_variables_are_declared_and_used_where_defined() {
-        let port_outside = r#"`port` is only defined when kind=="service": use it inside {% if kind=="service" %} or in a file ignored otherwise"#;
+    fn answers_follow_the_conditions() {
+        let config = Config::parse(CONFIG).unwrap();
+        let labels: Vec<String> = config
+            .answers()
+            .iter()
+            .map(|answers| format!("{} / {}", answers.label, answers.ignored.join(",")))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "ci=true kind=service / ",
+                "ci=false kind=service / .github",
+                "ci=true kind=cli / src/serve.rs,docs",
+                "ci=false kind=cli / src/serve.rs,docs,.github",
+            ]
+        );
+    }
+
+    #[test]
+    fn liquid_renders_strictly_under_every_answer() {
         let cases: &[(&str, &str, &[&str])] = &[
             (
                 "src/main.rs",
@@ -753,20 +752,25 @@ ignore = ["src/serve.rs", "docs"]
                 "src/main.rs",
                 "a\n{{ nope | upcase }}",
                 &[
-                    "src/main.rs:2: `nope` is neither a placeholder in cargo-generate.toml nor a cargo-generate built-in",
+                    "src/main.rs (ci=true kind=service;",
+                    "requested variable=nope",
                 ],
             ),
             (
                 "src/main.rs",
                 "{% if fancy %}{% endif %}",
-                &[
-                    "src/main.rs:1: `fancy` is neither a placeholder in cargo-generate.toml nor a cargo-generate built-in",
-                ],
+                &["`fancy` is read but undefined for these answers"],
             ),
             (
                 "src/main.rs",
+                "{% if port %}{% endif %}",
+                &["(ci=true kind=cli;", "`port` is read but undefined"],
+            ),
+            // Only defined for services: outside its condition it fails for the cli.
+            (
+                "src/main.rs",
                 "{{ port }}",
-                &[&format!("src/main.rs:1: {port_outside}")],
+                &["src/main.rs (ci=true kind=cli;", "requested variable=port"],
             ),
             (
                 "src/main.rs",
@@ -775,91 +779,82 @@ ignore = ["src/serve.rs", "docs"]
             ),
             (
                 "src/main.rs",
-                "{%- if kind == \"service\" and crate_name != \"x\" -%}{{ port }}{%- endif %}",
+                "{%- if kind == \"service\" and ci -%}{{ port }}{%- endif %}",
                 &[],
             ),
             (
                 "src/main.rs",
                 "{% if kind == \"cli\" %}{% else %}\n{{ port }}{% endif %}",
-                &[&format!("src/main.rs:2: {port_outside}")],
-            ),
-            ("src/serve.rs", "const PORT: u16 = {{port}};", &[]),
-            ("src/serve.rs.liquid", "{{port}}", &[]),
-            (
-                "ci.yml",
-                "run: echo ${{ github.sha }}",
-                &[
-                    "ci.yml:1: unescaped `${{ github.sha }}`: wrap it in {% raw %}...{% endraw %} (Liquid would leave the whole file unrendered)",
-                ],
-            ),
-            (
-                "ci.yml",
-                "run: echo {% raw %}${{ github.sha }} {{ x }}{% endraw %}",
                 &[],
             ),
             (
-                "ci.yml",
-                "{% raw %}${{ github.sha }}",
-                &["ci.yml:1: `{% raw %}` is never closed with `{% endraw %}`"],
+                "src/main.rs",
+                "{% if kind == \"service\" %}{% else %}\n{{ port }}{% endif %}",
+                &["requested variable=port"],
+            ),
+            ("src/serve.rs", "const PORT: u16 = {{port}};", &[]),
+            ("src/serve.rs.liquid", "{{port}}", &[]),
+            ("docs/guide.md", "{{port}}", &[]),
+            (
+                ".github/ci.yml",
+                "run: echo ${{ github.sha }}",
+                &["requested variable=github", "must be wrapped in {% raw %}"],
             ),
             (
-                "a.txt",
-                "x\n{{ crate_name",
-                &["a.txt:2: `{{` is never closed"],
+                ".github/ci.yml",
+                "run: echo {% raw %}${{ github.sha }} {{ x }}{% endraw %}",
+                &[],
             ),
-            (
-                "a.txt",
-                "{% if kind == \"cli\" %}",
-                &["a.txt: 1 Liquid block(s) never closed"],
-            ),
-            (
-                "a.txt",
-                "{% endif %}",
-                &["a.txt:1: `{% endif %}` closes no block"],
-            ),
+            (".github/ci.yml", "{% raw %}${{ github.sha }}", &["raw"]),
+            ("a.txt", "x\n{{ crate_name", &["a.txt (", "2:"]),
+            ("a.txt", "{% if kind == \"cli\" %}", &["a.txt ("]),
+            ("a.txt", "{% endif %}", &["a.txt ("]),
             ("a.txt", "{% assign twice = 2 %}{{ twice }}", &[]),
+            // Rust format strings: an escaped brace is Liquid syntax.
+            (
+                "f.rs",
+                "println!(\"{{}}\");",
+                &["f.rs (every answer; wrap literal", "1:13"],
+            ),
+            (
+                "f.rs",
+                "let s = format!(\"{{x}}\");",
+                &["requested variable=x"],
+            ),
+            ("f.rs", "writeln!(\n    f,\n    r#\"{{\"#\n)?;", &["f.rs ("]),
+            ("f.rs", "// println!(\"{{}}\")", &["f.rs ("]),
+            (
+                "f.rs",
+                "const USAGE: &str = \"{{project-name}}\";\nprintln!(\"{USAGE}\");",
+                &[],
+            ),
+            ("f.rs", "{% raw %}println!(\"{{}}\");{% endraw %}", &[]),
+            ("f.rs", "let c = '(';\neprintln!(\"{error}\");", &[]),
         ];
         for (path, text, expected) in cases {
-            assert_eq!(liquid(path, text), *expected, "{path}: {text:?}");
+            let violations = liquid(path, text).join("\n");
+            if expected.is_empty() {
+                assert_eq!(violations, "", "{path}: {text:?}");
+            }
+            for expected in *expected {
+                assert!(
+                    violations.contains(expected),
+                    "{path}: {text:?}: {violations:?} lacks {expected:?}"
+                );
+            }
         }
     }
 
     #[test]
-    fn format_strings_never_hold_liquid_braces() {
-        let at = |line: usize, mac: &str| {
-            format!(
-                "f.rs:{line}: `{{{{` in a format string of {mac}!: Liquid takes it for a placeholder (or aborts on `{{{{}}}}`); put the text in a const or pass the value as an argument"
-            )
-        };
-        let cases: &[(&str, Vec<String>)] = &[
-            ("println!(\"{{}}\");", vec![at(1, "println")]),
-            ("let s = format!(\"{{x}}\");", vec![at(1, "format")]),
-            (
-                "writeln!(\n    f,\n    r#\"{{\"#\n)?;",
-                vec![at(3, "writeln")],
-            ),
-            (
-                "println!(\"{}\", format!(\"{{}}\"));",
-                vec![at(1, "println")],
-            ),
-            (
-                "const USAGE: &str = \"{{project-name}}\";\nprintln!(\"{USAGE}\");",
-                vec![],
-            ),
-            ("println!(\"{}\", {{port}});", vec![]),
-            ("// println!(\"{{}}\")\n/* format!(\"{{}}\") */", vec![]),
-            ("{% raw %}println!(\"{{}}\");{% endraw %}", vec![]),
-            ("let c = '(';\neprintln!(\"{error}\");", vec![]),
-            (
-                "println!(\"{}{}\", '(', '\\'', /* {{ */ \"{{\");",
-                vec![at(1, "println")],
-            ),
-            ("fn f<'a>(s: &'a str) { print!(\"{s}\") }", vec![]),
-            ("my_println!(\"{{x}}\");", vec![]),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(check_format_strings("f.rs", text), *expected, "{text:?}");
-        }
+    fn every_placeholder_is_used() {
+        let config = Config::parse(CONFIG).unwrap();
+        let texts = BTreeMap::from([("a.txt", "{{ kind }}{% if ci %}x{% endif %}".to_owned())]);
+        assert_eq!(
+            check_liquid(&texts, &config),
+            [
+                "cargo-generate.toml: placeholder `port` is asked for but used nowhere; use it or remove it"
+            ]
+        );
     }
 
     #[test]
@@ -886,22 +881,23 @@ ignore = ["src/serve.rs", "docs"]
 
     #[test]
     fn tree_has_nothing_by_accident_and_everything_reachable() {
-        let declared = Declared::parse(CONFIG).unwrap();
-        let tree = |paths: &[(&str, u64)]| {
+        let mut config = Config::parse(CONFIG).unwrap();
+        let tree = |config: &Config, paths: &[(&str, u64)]| {
             let files = paths
                 .iter()
                 .map(|(path, len)| (path.to_string(), *len))
                 .collect();
-            check_tree(&files, &declared)
+            check_tree(&files, config)
         };
         let good = [
             ("hooks/lock.rhai", 1),
             ("src/serve.rs", 1),
             ("docs/guide.md", 1),
+            (".github/ci.yml", 1),
             ("locks/service.lock", 1),
             ("locks/cli.lock", 1),
         ];
-        assert_eq!(tree(&good), Vec::<String>::new());
+        assert_eq!(tree(&config, &good), Vec::<String>::new());
 
         let bad = [
             ("hooks/lock.rhai", 1),
@@ -911,16 +907,80 @@ ignore = ["src/serve.rs", "docs"]
             ("locks/lib.lock", 1),
         ];
         assert_eq!(
-            tree(&bad),
+            tree(&config, &bad),
             [
                 "src/main.rs~: cargo-generate would copy this into every project; delete it (lock files live in locks/<kind>.lock)",
                 "target/debug/x: cargo-generate would copy this into every project; delete it (lock files live in locks/<kind>.lock)",
-                "cargo-generate.toml: `src/serve.rs`, ignored when kind==\"cli\", matches no file (ignore takes output names: without .liquid, no wildcards)",
-                "cargo-generate.toml: `docs`, ignored when kind==\"cli\", matches no file (ignore takes output names: without .liquid, no wildcards)",
+                "cargo-generate.toml: `src/serve.rs`, ignored when kind == \"cli\", matches no file (ignore takes output names: without .liquid, no wildcards)",
+                "cargo-generate.toml: `docs`, ignored when kind == \"cli\", matches no file (ignore takes output names: without .liquid, no wildcards)",
+                "cargo-generate.toml: `.github`, ignored when ci == false, matches no file (ignore takes output names: without .liquid, no wildcards)",
                 "locks/service.lock is empty: run `cargo xtask lock`",
                 "locks/cli.lock is missing: run `cargo xtask lock`",
                 "locks/lib.lock: the lockfile hook only uses locks/<kind>.lock; delete it",
             ]
         );
+
+        config.ignored.push((
+            "kind == \"service\"".to_owned(),
+            vec!["src/serve.rs".to_owned()],
+        ));
+        assert_eq!(
+            tree(&config, &good),
+            [
+                "src/serve.rs: ignored under every combination of answers, so no project ever gets it"
+            ]
+        );
+    }
+
+    #[test]
+    fn docs_checks_read_help_tables_and_benchmarks() {
+        let source = "const X: &str = \"--no\";\npub const HELP: &str = \"\\\nusage\n  --engine PROGRAM  engine\n                    (e.g. --build-flag=--load)\n  -h, --help        this help\";\n";
+        assert_eq!(help_options(source), ["--engine", "--help"]);
+        let readme = "| option | what |\n|---|---|\n| `--engine PROGRAM` | x |\n| `--json` | y |\n";
+        assert_eq!(table_options(readme), ["--engine", "--json"]);
+        assert_eq!(
+            dockerfile_profile("FROM x\nARG CARGO_PROFILE=container\n"),
+            Some("container")
+        );
+        let benchmarks = "| strategy | profile | binary |\n|---|---|---|\n| ours | container | 3.69 MB |\n| ours (release profile) | release | 3.44 MB |\n";
+        assert_eq!(growth_percent(benchmarks), Some(7));
+        let cases: &[(Vec<String>, &[&str])] = &[
+            (check_profile("d.md", "ships `container`", "container"), &[]),
+            (
+                check_profile("d.md", "ships --profile container", "container"),
+                &[],
+            ),
+            (
+                check_profile("d.md", "builds\ncargo build --release", "container"),
+                &[
+                    "d.md: never names the `container` profile that the Dockerfile builds by default (ARG CARGO_PROFILE)",
+                    "d.md:2: `--release`, but the image builds `--profile container` (write `--profile release` for the release profile): cargo build --release",
+                ],
+            ),
+            (check_growth("d.md", "about 7% larger", 7), &[]),
+            (
+                check_growth("d.md", "about 10% larger", 7),
+                &["d.md: says about 10% larger; BENCHMARKS.md measured 7%"],
+            ),
+            (
+                check_growth("d.md", "larger", 7),
+                &[
+                    "d.md: does not say how much larger the default profile's binary is (BENCHMARKS.md: about 7%)",
+                ],
+            ),
+            (
+                check_paths(
+                    "d.md",
+                    "see (xtask/a.rs), `b.Dockerfile`; https://x.io/c.md locks/<kind>.lock",
+                    |path| path == "xtask/a.rs",
+                ),
+                &[
+                    "d.md: names `b.Dockerfile`, which does not exist; write its path from the repository root",
+                ],
+            ),
+        ];
+        for (violations, expected) in cases {
+            assert_eq!(violations, expected);
+        }
     }
 }
