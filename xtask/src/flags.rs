@@ -23,8 +23,10 @@ usage:
       DEST's last component, PORT (kind service only) to the template's default, 8080
   cargo xtask bench [--reps N] [--only PART[,PART...]] [--out FILE]
       Docker rebuild benchmark of one rendered service/scratch app: strategies seed, cargo-chef,
-      cache-mounts, ours, ours-release (each from a cold build cache), the native floor (native)
-      and jemalloc vs musl malloc (alloc). N rebuilds per change (default 3). Writes the table to
+      cargo-chef-container, cache-mounts, cache-mounts-container, ours, ours-release (each from a
+      cold build cache; -container: the app's container profile, the others release), the native
+      floor (native) and jemalloc vs musl malloc (alloc). N rebuilds per change (default 3): a
+      source-only change, a version bump, one small new dependency. Writes the table to
       FILE, default BENCHMARKS.md; with --only, only when --out is given. Engine: $DOCKER
       (default docker; it needs BuildKit); builder image: $RUST_ALPINE_BUILDER_IMAGE, default
       local/rust-musl-builder:1.96-bookworm
@@ -262,7 +264,9 @@ choices! {
         Native = "native",
         Seed = "seed",
         CargoChef = "cargo-chef",
+        CargoChefContainer = "cargo-chef-container",
         CacheMounts = "cache-mounts",
+        CacheMountsContainer = "cache-mounts-container",
         Ours = "ours",
         OursRelease = "ours-release",
         Alloc = "alloc",
@@ -371,7 +375,7 @@ mod tests {
             ),
             (
                 "bench --only ours,kaniko",
-                r#"error: invalid --only part "kaniko": choose native, seed, cargo-chef, cache-mounts, ours, ours-release or alloc"#,
+                r#"error: invalid --only part "kaniko": choose native, seed, cargo-chef, cargo-chef-container, cache-mounts, cache-mounts-container, ours, ours-release or alloc"#,
             ),
             (
                 "bench extra",

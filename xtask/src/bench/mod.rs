@@ -1,9 +1,10 @@
 //! `cargo xtask bench`: rebuild speed you can prove. One generated service/scratch app is
 //! built by several Dockerfile strategies side by side, each from a cold engine cache; cold
-//! builds, source-only and version-bump rebuilds are timed, the crates each rebuild compiled are
-//! counted, and every image is run to prove it ships the real binary. Also the native floor
-//! (cargo's own incremental rebuild, no Docker) and jemalloc vs musl's malloc. `report.rs` holds
-//! the pure parts (parsing, medians, targets, Markdown); `edit.rs` the changes rebuilds follow.
+//! builds, source-only, version-bump and add-one-dependency rebuilds are timed, the crates each
+//! rebuild compiled are counted, and every image is run to prove it ships the real binary. Also
+//! the native floor (cargo's own incremental rebuild, no Docker) and jemalloc vs musl's malloc.
+//! `report.rs` holds the pure parts (parsing, medians, targets, Markdown); `edit.rs` the changes
+//! rebuilds follow.
 
 mod edit;
 mod report;
@@ -300,6 +301,7 @@ impl<'a> Docker<'a> {
     fn recipe(&self, part: BenchPart) -> anyhow::Result<Recipe> {
         let builder = format!("BUILDER_IMAGE={}", self.builder);
         let app = format!("APP={APP}");
+        let profile = format!("PROFILE={}", report::profile(part));
         let build_arg = |arg: &str| ["--build-arg".to_owned(), arg.to_owned()];
         Ok(match part {
             BenchPart::Seed => Recipe {
@@ -307,18 +309,19 @@ impl<'a> Docker<'a> {
                 args: [build_arg(&builder), build_arg(&app)].concat(),
                 binary: format!("/opt/{APP}"),
             },
-            BenchPart::CargoChef => Recipe {
+            BenchPart::CargoChef | BenchPart::CargoChefContainer => Recipe {
                 dockerfile: Some(CARGO_CHEF_DOCKERFILE),
                 args: [
                     build_arg(&format!("CHEF_IMAGE={}", self.chef_image()?)),
                     build_arg(&app),
+                    build_arg(&profile),
                 ]
                 .concat(),
                 binary: "/usr/local/bin/app".to_owned(),
             },
-            BenchPart::CacheMounts => Recipe {
+            BenchPart::CacheMounts | BenchPart::CacheMountsContainer => Recipe {
                 dockerfile: Some(CACHE_MOUNTS_DOCKERFILE),
-                args: [build_arg(&builder), build_arg(&app)].concat(),
+                args: [build_arg(&builder), build_arg(&app), build_arg(&profile)].concat(),
                 binary: "/bin/server".to_owned(),
             },
             BenchPart::Ours => Recipe {
@@ -430,16 +433,58 @@ impl<'a> Docker<'a> {
                 version = edit::bump_version(&context, APP)?;
                 bump.push(step(format!("{slug}-bump-{rebuild}"), &version)?);
             }
+            // The local loop: the build cache (cache mounts included) is kept since the cold build.
+            let mut add = Vec::new();
+            for rebuild in 1..=reps {
+                self.add_dependency(&context)?;
+                add.push(step(format!("{slug}-add-{rebuild}"), &version)?);
+            }
+            // CI: the layer cache, but no cache mount (a fresh runner restores layers only).
+            let mut add_no_mount = Vec::new();
+            if part == BenchPart::Ours {
+                self.prune_cache_mounts()?;
+                self.add_dependency(&context)?;
+                add_no_mount.push(step(format!("{slug}-add-no-cache-mount"), &version)?);
+            }
             Ok(StrategyRun {
                 cold,
                 source,
                 bump,
+                add,
+                add_no_mount,
                 image_bytes,
                 binary_bytes,
             })
         })();
         self.remove_images(&tag, &images);
         result
+    }
+
+    /// Adds one small crate to the project (edit.rs) and locks it with the host's cargo:
+    /// `cargo metadata` adds the new crate to Cargo.lock and moves nothing else, so `--locked`
+    /// builds pass.
+    fn add_dependency(&self, project: &Path) -> anyhow::Result<()> {
+        let dependency = edit::add_dependency(project)?;
+        let manifest = project.join("Cargo.toml");
+        cmd!(
+            self.sh,
+            "cargo metadata --format-version 1 --manifest-path {manifest}"
+        )
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| {
+            format!(
+                "locking the new dependency {} (cargo metadata on {}; it needs crates.io)",
+                dependency.name,
+                manifest.display()
+            )
+        })?;
+        eprintln!(
+            "added dependency {} = \"{}\"",
+            dependency.name, dependency.requirement
+        );
+        Ok(())
     }
 
     /// The native floor: cargo's incremental rebuild inside the builder image, no image built.
@@ -643,6 +688,21 @@ impl<'a> Docker<'a> {
             .env("DOCKER_BUILDKIT", "1")
             .run()
             .context("emptying the build cache (docker builder prune --all --force)")
+    }
+
+    /// Empties only BuildKit's cache mounts, keeping the layer cache: what a CI runner has when
+    /// it restores image layers (e.g. `--cache-from`) but not the mounts.
+    fn prune_cache_mounts(&self) -> anyhow::Result<()> {
+        let docker = &self.program;
+        cmd!(
+            self.sh,
+            "{docker} builder prune --filter type=exec.cachemount --force"
+        )
+        .quiet()
+        .ignore_stdout()
+        .env("DOCKER_BUILDKIT", "1")
+        .run()
+        .context("emptying the cache mounts (docker builder prune --filter type=exec.cachemount --force)")
     }
 
     /// Removes `tag` and the images it pointed to earlier (`ids`); best effort.

@@ -32,6 +32,10 @@ pub(crate) struct StrategyRun {
     pub(crate) cold: Build,
     pub(crate) source: Vec<Build>,
     pub(crate) bump: Vec<Build>,
+    /// After adding one small crate, the build cache kept since the cold build.
+    pub(crate) add: Vec<Build>,
+    /// The same after emptying the cache mounts first (what CI gets); `ours` only.
+    pub(crate) add_no_mount: Vec<Build>,
     /// Of the image after the source-only rebuilds.
     pub(crate) image_bytes: u64,
     pub(crate) binary_bytes: u64,
@@ -91,17 +95,22 @@ pub(crate) fn label(part: BenchPart) -> &'static str {
         BenchPart::Native => "native floor",
         BenchPart::Seed => "seed",
         BenchPart::CargoChef => "cargo-chef",
+        BenchPart::CargoChefContainer => "cargo-chef, container profile",
         BenchPart::CacheMounts => "cache-mounts",
+        BenchPart::CacheMountsContainer => "cache-mounts, container profile",
         BenchPart::Ours => "ours",
         BenchPart::OursRelease => "ours (release profile)",
         BenchPart::Alloc => "allocator",
     }
 }
 
-/// The cargo profile each strategy ships.
+/// The cargo profile each strategy builds: the app's `container` (release without cross-crate
+/// LTO, the template's default) or `release` (fat LTO, one codegen unit).
 pub(crate) fn profile(part: BenchPart) -> &'static str {
     match part {
-        BenchPart::Ours => "container",
+        BenchPart::Ours | BenchPart::CargoChefContainer | BenchPart::CacheMountsContainer => {
+            "container"
+        }
         _ => "release",
     }
 }
@@ -326,7 +335,7 @@ pub(crate) fn rebuild_target(
     )
 }
 
-/// Cold build no slower than cargo-chef's.
+/// Cold build no slower than cargo-chef's (with the same profile).
 pub(crate) fn cold_target(ours: f64, chef: f64) -> Verdict {
     let difference = ours - chef;
     verdict(
@@ -340,6 +349,53 @@ pub(crate) fn cold_target(ours: f64, chef: f64) -> Verdict {
             } else {
                 "slower"
             }
+        ),
+    )
+}
+
+/// A source-only rebuild within `max_ratio` times the native floor's (medians, same profile).
+pub(crate) fn native_target(source: &[Build], native: &[f64], max_ratio: f64) -> Verdict {
+    let (Some(source), Some(native)) = (median(&seconds(source)), median(native)) else {
+        return Verdict::NotMeasured("needs source-only rebuilds and the native floor".to_owned());
+    };
+    let ratio = source / native;
+    verdict(
+        ratio <= max_ratio,
+        format!(
+            "{source:.1} s vs the native floor's {native:.1} s: {ratio:.2}x (limit {max_ratio}x)"
+        ),
+    )
+}
+
+/// Adding one small dependency costs at most `max_share` (0.25 = 25%) of the cold build, with
+/// the build cache kept (medians); what the same change costs without the cache mount (CI) is
+/// given beside it.
+pub(crate) fn add_target(
+    adds: &[Build],
+    cold: &Build,
+    no_mount: &[Build],
+    max_share: f64,
+) -> Verdict {
+    let Some(add) = median(&seconds(adds)) else {
+        return Verdict::NotMeasured("needs add-one-dependency rebuilds".to_owned());
+    };
+    let share = add / cold.seconds;
+    let ci = match median(&seconds(no_mount)) {
+        Some(ci) => format!(
+            "without the cache mount (CI, layer cache only): {ci:.1} s, {} crates compiled = {:.0}% of the cold build",
+            crate_counts(no_mount),
+            ci / cold.seconds * 100.0
+        ),
+        None => "without the cache mount (CI): not measured".to_owned(),
+    };
+    verdict(
+        share <= max_share,
+        format!(
+            "{add:.1} s, {} crates compiled = {:.0}% of the cold build's {:.1} s (limit {:.0}%); {ci}",
+            crate_counts(adds),
+            share * 100.0,
+            cold.seconds,
+            max_share * 100.0
         ),
     )
 }
@@ -405,7 +461,22 @@ pub(crate) fn targets(results: &Results) -> Vec<(&'static str, Verdict)> {
     let ours = results.strategy(BenchPart::Ours);
     let release = results.strategy(BenchPart::OursRelease);
     let chef = results.strategy(BenchPart::CargoChef);
+    let chef_container = results.strategy(BenchPart::CargoChefContainer);
+    let native = results
+        .native
+        .as_ref()
+        .and_then(|native| native.as_ref().ok());
     let missing = |what: &str| Verdict::NotMeasured(format!("needs {what} in the run"));
+    let cold =
+        |ours: Option<&StrategyRun>, chef: Option<&StrategyRun>, what: &str| match (ours, chef) {
+            (Some(ours), Some(chef)) => cold_target(ours.cold.seconds, chef.cold.seconds),
+            _ => missing(what),
+        };
+    let floor =
+        |ours: Option<&StrategyRun>, native: Option<&Vec<f64>>, what: &str| match (ours, native) {
+            (Some(ours), Some(native)) => native_target(&ours.source, native, 1.3),
+            _ => missing(what),
+        };
     vec![
         (
             "source-only rebuild of the default app under 10 s, image no larger than 1.25x the smallest (fat-LTO) image",
@@ -424,10 +495,34 @@ pub(crate) fn targets(results: &Results) -> Vec<(&'static str, Verdict)> {
             },
         ),
         (
-            "cold build no slower than cargo-chef's",
-            match (ours, chef) {
-                (Some(ours), Some(chef)) => cold_target(ours.cold.seconds, chef.cold.seconds),
-                _ => missing("ours and cargo-chef"),
+            "cold build no slower than cargo-chef's, container profile (ours vs cargo-chef-container)",
+            cold(ours, chef_container, "ours and cargo-chef-container"),
+        ),
+        (
+            "cold build no slower than cargo-chef's, release profile (ours-release vs cargo-chef)",
+            cold(release, chef, "ours-release and cargo-chef"),
+        ),
+        (
+            "source-only rebuild within 1.3x the native floor, container profile",
+            floor(
+                ours,
+                native.map(|native| &native.container),
+                "ours and native",
+            ),
+        ),
+        (
+            "source-only rebuild within 1.3x the native floor, release profile",
+            floor(
+                release,
+                native.map(|native| &native.release),
+                "ours-release and native",
+            ),
+        ),
+        (
+            "adding one small dependency costs at most 25% of a cold build (locally, build cache kept; container profile)",
+            match ours {
+                Some(ours) => add_target(&ours.add, &ours.cold, &ours.add_no_mount, 0.25),
+                None => missing("ours"),
             },
         ),
         (
@@ -470,9 +565,9 @@ pub(crate) fn targets(results: &Results) -> Vec<(&'static str, Verdict)> {
 pub(crate) fn table(results: &Results) -> String {
     let mut out = String::new();
     out.push_str(
-        "| strategy | profile | cold s | source-only rebuild s | crates | version bump s | crates | image | binary | real binary (cold / source / bump) |\n",
+        "| strategy | profile | cold s | source-only rebuild s | crates | version bump s | crates | add dependency s | crates | image | binary | real binary (cold / source / bump / add) |\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     if let Some(Ok(native)) = &results.native {
         for (profile, times) in [
             ("release", &native.release),
@@ -480,7 +575,7 @@ pub(crate) fn table(results: &Results) -> String {
         ] {
             let _ = writeln!(
                 out,
-                "| native floor, no Docker | {profile} | - | {} | - | - | - | - | - | - |",
+                "| native floor, no Docker | {profile} | - | {} | - | - | - | - | - | - | - | - |",
                 median_and_all(times)
             );
         }
@@ -489,7 +584,7 @@ pub(crate) fn table(results: &Results) -> String {
         let Ok(run) = run else {
             let _ = writeln!(
                 out,
-                "| {} | {} | failed | | | | | | | |",
+                "| {} | {} | failed | | | | | | | | | |",
                 label(*part),
                 profile(*part)
             );
@@ -497,7 +592,7 @@ pub(crate) fn table(results: &Results) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} / {} / {} |",
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} / {} |",
             label(*part),
             profile(*part),
             run.cold.seconds,
@@ -505,12 +600,26 @@ pub(crate) fn table(results: &Results) -> String {
             crate_counts(&run.source),
             median_and_all(&seconds(&run.bump)),
             crate_counts(&run.bump),
+            median_and_all(&seconds(&run.add)),
+            crate_counts(&run.add),
             format_size(run.image_bytes),
             format_size(run.binary_bytes),
             real_binary(std::slice::from_ref(&run.cold)),
             real_binary(&run.source),
             real_binary(&run.bump),
+            real_binary(&run.add),
         );
+        if !run.add_no_mount.is_empty() {
+            let _ = writeln!(
+                out,
+                "| {}: add dependency, no cache mount (CI) | {} | - | - | - | - | - | {} | {} | - | - | {} |",
+                label(*part),
+                profile(*part),
+                median_and_all(&seconds(&run.add_no_mount)),
+                crate_counts(&run.add_no_mount),
+                real_binary(&run.add_no_mount),
+            );
+        }
     }
     out
 }
@@ -557,7 +666,13 @@ fn notes(results: &Results) -> String {
                             .iter()
                             .map(|build| ("source-only rebuild", build)),
                     )
-                    .chain(run.bump.iter().map(|build| ("version bump", build)));
+                    .chain(run.bump.iter().map(|build| ("version bump", build)))
+                    .chain(run.add.iter().map(|build| ("added dependency", build)))
+                    .chain(
+                        run.add_no_mount
+                            .iter()
+                            .map(|build| ("added dependency without the cache mount", build)),
+                    );
                 for (what, build) in builds.filter(|(_, build)| !build.real()) {
                     let _ = writeln!(
                         out,
@@ -585,16 +700,22 @@ fn description(part: BenchPart) -> &'static str {
             "the blog post's Dockerfile as published (xtask/src/bench/seed.Dockerfile): only Cargo.toml copied (no Cargo.lock, no --locked: every dependency build re-resolves), a dummy main, no touch after `COPY ./src`, `cargo build --release`. Adapted only to build here: the builder image is a build argument (no rustup/apt lines), the app's name in the paths, the xtask member's manifest plus a dummy main, no `update-ca-certificates` (it would drop this machine's proxy CA from the builder's bundle and cargo could not reach crates.io), and FROM scratch instead of alpine (alpine cannot be pulled here) with the CA bundle alpine would bring copied in and `COPY --chown` for `RUN chown`. Its CMD points at /usr/app/my_app, where nothing is, so `docker run` of the image as published fails: the bench runs /opt/APP instead. Its dummy-main bug (no touch after `COPY ./src`, so cargo may keep the dummy binary) is masked in this app: the dummy build had no src/lib.rs, so after `COPY ./src` the binary gains a dependency on the new library and cargo rebuilds it whatever the mtimes; an app with only a src/main.rs ships the dummy `fn main(){}` (the cargo-chef README and rust-lang/cargo#2644 report it). With no Cargo.lock copied, it resolves its own dependency versions, and a version bump invalidates the dependency layer: every dependency is resolved and compiled again."
         }
         BenchPart::CargoChef => {
-            "cargo-chef's documented planner / `cargo chef cook --release --target x86_64-unknown-linux-musl --recipe-path recipe.json` / `cargo build --release --bin APP` pattern (xtask/src/bench/cargo-chef.Dockerfile), on the builder plus `cargo install cargo-chef --locked` (xtask/src/bench/chef-builder.Dockerfile, built once, tagged so the prunes keep it). cargo-chef masks the package version in its recipe."
+            "cargo-chef's documented planner / `cargo chef cook --target x86_64-unknown-linux-musl --recipe-path recipe.json` / `cargo build --bin APP` pattern (xtask/src/bench/cargo-chef.Dockerfile) with `--profile release` (the README's `--release`), on the builder plus `cargo install cargo-chef --locked` (xtask/src/bench/chef-builder.Dockerfile, built once, tagged so the prunes keep it). cargo-chef masks the package version in its recipe. Adding a dependency changes the recipe, so `cargo chef cook` compiles every dependency again."
+        }
+        BenchPart::CargoChefContainer => {
+            "the same cargo-chef Dockerfile with `--build-arg PROFILE=container`: `cargo chef cook --profile container` and `cargo build --profile container` (the app's Cargo.toml defines the profile), to compare cargo-chef with `ours` like for like."
         }
         BenchPart::CacheMounts => {
-            "one `RUN` with the sources bind-mounted and cargo's target directory and registry in BuildKit cache mounts, in the style of `docker init` for Rust (xtask/src/bench/cache-mounts.Dockerfile); `--package APP` and the xtask member mounted. Every rebuild re-runs that RUN, and cargo's own incremental state does the caching."
+            "one `RUN` with the sources bind-mounted and cargo's target directory and registry in BuildKit cache mounts, in the style of `docker init` for Rust (xtask/src/bench/cache-mounts.Dockerfile); `--package APP` and the xtask member mounted, `--profile release`. Every rebuild re-runs that RUN, and cargo's own incremental state does the caching; nothing of it is in a layer, so CI without the mounts builds cold every time."
+        }
+        BenchPart::CacheMountsContainer => {
+            "the same cache-mounts Dockerfile with `--build-arg PROFILE=container`."
         }
         BenchPart::Ours => {
-            "the generated project's own Dockerfile, unchanged: a recipe stage that masks the version, dependencies built from placeholder sources and their own artifacts cleaned, then the sources; default profile `container` (release without cross-crate LTO)."
+            "the generated project's own Dockerfile, unchanged. A planner stage (docker/recipe.sh) writes a skeleton from `cargo metadata`: every member's manifest and Cargo.lock with the workspace's own versions masked and the metadata tables removed, .cargo/config.toml, and a placeholder for every target of every member. The dependency build compiles that skeleton with cargo's target directory in a BuildKit cache mount (`id=PROJECT-target`), deletes the placeholders' own artifacts (`cargo clean --package` for each workspace package) and copies the rest into the layer; then the sources are copied and the binary built. Default profile `container` (release without cross-crate LTO). The cache mount outlives the layer: when a dependency is added, the dependency layer is rebuilt but only the new crate (and what depends on it) compiles, as long as the engine's build cache is not pruned (the bench prunes only between strategies, never between a strategy's builds). The \"add dependency, no cache mount (CI)\" row empties the cache mounts first (`docker builder prune --filter type=exec.cachemount --force`) and keeps the layers: what a CI runner that restores layers but not mounts gets, every dependency compiled again."
         }
         BenchPart::OursRelease => {
-            "the same Dockerfile with `--build-arg CARGO_PROFILE=release` (fat LTO, one codegen unit): the smallest image."
+            "the same Dockerfile with `--build-arg CARGO_PROFILE=release` (fat LTO, one codegen unit): the smallest image; compare it with cargo-chef and cache-mounts (release) like for like."
         }
         BenchPart::Native | BenchPart::Alloc => "",
     }
@@ -636,7 +757,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     out.push('\n');
     let _ = writeln!(
         out,
-        "Image and binary sizes are those of the image after the source-only rebuilds. Source-only change: a comment line appended to src/main.rs. Version bump: the patch version in Cargo.toml and the package's Cargo.lock entry. The native floor is the same change rebuilt with cargo inside the builder image (`docker run`, warmed by one full build), no image involved: what is left of a rebuild once Docker's share is gone.\n\nProfiles: seed, cargo-chef and cache-mounts build `--release` as their documentation does, which for this app is fat LTO with one codegen unit; compare them with `ours (release profile)` like for like, and with `ours` for what the template ships by default (`container`: release without cross-crate LTO).\n"
+        "Image and binary sizes are those of the image after the source-only rebuilds. Each strategy's changes are applied in this order to its own copy of the project, with the build cache kept from its cold build on. Source-only change: a comment line appended to src/main.rs. Version bump: the patch version in Cargo.toml and the package's Cargo.lock entry. Add dependency: one small crate with no dependencies of its own that the app's Cargo.lock did not have (fastrand, then unicode-width, hex, oorandom, adler2: xtask/src/bench/edit.rs) added to [dependencies] and called from `fn main`, locked on the host with `cargo metadata` (it adds the crate and moves nothing else) so that `--locked` builds pass; its \"crates\" count includes the workspace's own packages, which the dependency layers of ours and cargo-chef compile once more as placeholders. The native floor is the source-only change rebuilt with cargo inside the builder image (`docker run`, warmed by one full build), no image involved: what is left of a rebuild once Docker's share is gone.\n\nProfiles: seed builds `--release` as published, which for this app is fat LTO with one codegen unit. cargo-chef and cache-mounts build with `--profile release` (their documentation's `--release`) and with `--profile container` (the rows marked container profile), so that every strategy has rows with the same profile: compare `ours (release profile)` with the release rows and `ours` (the template's default, `container`: release without cross-crate LTO) with the container rows.\n"
     );
     let _ = writeln!(out, "## Targets\n");
     for (target, verdict) in targets(results) {
@@ -802,6 +923,119 @@ mod tests {
     }
 
     #[test]
+    fn source_only_is_judged_against_the_native_floor() {
+        let sources: Vec<Build> = [6.0, 5.0, 7.0]
+            .iter()
+            .map(|&s| build(s, &["app"], "", ""))
+            .collect();
+        assert_eq!(
+            native_target(&sources, &[4.0, 5.0, 4.5], 1.3),
+            Verdict::Missed("6.0 s vs the native floor's 4.5 s: 1.33x (limit 1.3x)".to_owned())
+        );
+        assert!(matches!(
+            native_target(&sources, &[5.0], 1.3),
+            Verdict::Met(d) if d == "6.0 s vs the native floor's 5.0 s: 1.20x (limit 1.3x)"
+        ));
+        assert!(matches!(
+            native_target(&[], &[5.0], 1.3),
+            Verdict::NotMeasured(_)
+        ));
+    }
+
+    #[test]
+    fn adding_a_dependency_is_a_share_of_the_cold_build_and_ci_is_told() {
+        let cold = build(100.0, &[], "", "");
+        let adds: Vec<Build> = [20.0, 24.0, 22.0]
+            .iter()
+            .map(|&s| build(s, &["fastrand", "app"], "", ""))
+            .collect();
+        let ci = vec![build(90.0, &["tokio", "libc", "fastrand", "app"], "", "")];
+        assert_eq!(
+            add_target(&adds, &cold, &ci, 0.25),
+            Verdict::Met(
+                "22.0 s, 2 crates compiled = 22% of the cold build's 100.0 s (limit 25%); without the cache mount (CI, layer cache only): 90.0 s, 4 crates compiled = 90% of the cold build".to_owned()
+            )
+        );
+        assert!(matches!(
+            add_target(&adds[1..2], &cold, &[], 0.2),
+            Verdict::Missed(d) if d.starts_with("24.0 s, 2 crates compiled = 24%") && d.ends_with("(CI): not measured")
+        ));
+        assert!(matches!(
+            add_target(&[], &cold, &ci, 0.25),
+            Verdict::NotMeasured(_)
+        ));
+    }
+
+    #[test]
+    fn cold_builds_are_compared_with_cargo_chef_of_the_same_profile() {
+        let run = |cold: f64, no_mount: bool| StrategyRun {
+            cold: build(cold, &[], "", ""),
+            source: vec![build(5.0, &["bench-app"], "", "")],
+            bump: Vec::new(),
+            add: vec![build(cold / 5.0, &["fastrand", "bench-app"], "", "")],
+            add_no_mount: if no_mount {
+                vec![build(cold, &["tokio", "fastrand", "bench-app"], "", "")]
+            } else {
+                Vec::new()
+            },
+            image_bytes: 1,
+            binary_bytes: 1,
+        };
+        let results = Results {
+            app: "bench-app".to_owned(),
+            reps: 1,
+            native: Some(Ok(Native {
+                release: vec![20.0],
+                container: vec![4.0],
+            })),
+            strategies: vec![
+                (BenchPart::CargoChef, Ok(run(150.0, false))),
+                (BenchPart::CargoChefContainer, Ok(run(100.0, false))),
+                (BenchPart::Ours, Ok(run(110.0, true))),
+                (BenchPart::OursRelease, Ok(run(140.0, false))),
+            ],
+            ..Results::default()
+        };
+        let targets = targets(&results);
+        let find = |prefix: &str| {
+            targets
+                .iter()
+                .find(|(name, _)| name.starts_with(prefix))
+                .map(|(_, verdict)| verdict.clone())
+                .unwrap_or_else(|| panic!("no target {prefix}"))
+        };
+        assert!(matches!(
+            find("cold build no slower than cargo-chef's, container"),
+            Verdict::Missed(d) if d.starts_with("110.0 s vs cargo-chef's 100.0 s")
+        ));
+        assert!(matches!(
+            find("cold build no slower than cargo-chef's, release"),
+            Verdict::Met(d) if d.starts_with("140.0 s vs cargo-chef's 150.0 s")
+        ));
+        assert!(matches!(
+            find("source-only rebuild within 1.3x the native floor, container"),
+            Verdict::Met(d) if d.contains("1.25x")
+        ));
+        assert!(matches!(
+            find("source-only rebuild within 1.3x the native floor, release"),
+            Verdict::Met(d) if d.contains("0.25x")
+        ));
+        assert!(matches!(
+            find("adding one small dependency"),
+            Verdict::Met(d) if d.starts_with("22.0 s, 2 crates compiled = 20%") && d.contains("(CI, layer cache only): 110.0 s, 3 crates")
+        ));
+        let table = table(&results);
+        assert!(
+            table.contains("| ours: add dependency, no cache mount (CI) | container | - | - | - | - | - | 110.0 | 3 | - | - | yes |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| cargo-chef, container profile | container | 100.0 |"),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn a_bump_may_compile_only_the_app_and_cost_no_more() {
         let app = "bench-app";
         let bumps = |seconds: &[f64], compiled: &[&str]| -> Vec<Build> {
@@ -838,6 +1072,13 @@ mod tests {
             cold: build(138.0, &["tokio", "bench-app"], "", expected),
             source: vec![build(32.0, &["bench-app"], expected, expected)],
             bump: vec![build(130.0, &["tokio", "bench-app"], "", "bench-app 0.1.1")],
+            add: vec![build(
+                131.0,
+                &["fastrand", "tokio", "bench-app"],
+                "",
+                "bench-app 0.1.1",
+            )],
+            add_no_mount: Vec::new(),
             image_bytes: 3_500_000,
             binary_bytes: 3_250_000,
         };
@@ -849,9 +1090,10 @@ mod tests {
         };
         let table = table(&results);
         assert!(
-            table.contains("| seed | release | 138.0 | 32.0 | 1 | 130.0 | 2 | 3.50 MB | 3.25 MB | NO / yes / NO |"),
+            table.contains("| seed | release | 138.0 | 32.0 | 1 | 130.0 | 2 | 131.0 | 3 | 3.50 MB | 3.25 MB | NO / yes / NO / NO |"),
             "{table}"
         );
+        assert!(!table.contains("no cache mount"), "{table}");
         let notes = notes(&results);
         assert!(
             notes.contains("after a cold build (138.0 s, 2 crates compiled) the image's binary printed \"\" for --version, not \"bench-app 0.1.0\": it ships the dummy `fn main(){}`"),
