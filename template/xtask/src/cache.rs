@@ -95,7 +95,8 @@ fn rebuild(
             fs::write(&main, source)?;
         }
         Change::VersionBump => {
-            version = format!("{}-check.{}", bump_patch(&project.version)?, nonce());
+            // Build metadata, not a pre-release: `^0.3` of a path dependency still matches.
+            version = format!("{}+check.{}", bump_patch(&project.version)?, nonce());
             bump_version(sh, project, dir.path(), &version)?;
         }
     }

@@ -216,7 +216,8 @@ impl Builder<'_> {
         let status = child.wait()?;
         if !status.success() {
             bail!(
-                "`{program} build` failed ({status}){}",
+                "`{program} build` failed ({status}){}{}",
+                first_errors(&log),
                 build_hint(&log.join("\n"))
             );
         }
@@ -233,6 +234,27 @@ impl Builder<'_> {
             .ignore_status()
             .run();
     }
+}
+
+/// The first lines of the log that report an error (cargo's, a compiler's, the planner's),
+/// without BuildKit's step prefix: the failure itself, not only that the build failed.
+pub fn first_errors(log: &[String]) -> String {
+    let errors: Vec<&str> = log
+        .iter()
+        .map(|line| match line.split_once(' ') {
+            Some((step, rest)) if step.starts_with('#') => rest
+                .split_once(' ')
+                .filter(|(time, _)| time.parse::<f64>().is_ok())
+                .map_or(rest, |(_, text)| text),
+            _ => line.as_str(),
+        })
+        .filter(|text| text.trim_start().starts_with("error"))
+        .take(3)
+        .collect();
+    errors
+        .iter()
+        .map(|text| format!("\n  {}", text.trim()))
+        .collect()
 }
 
 /// What to do about the build failures that have a known cause.
@@ -285,6 +307,26 @@ pub fn build_hint(log: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_errors_are_quoted_without_buildkit_prefixes() {
+        let log: Vec<String> = [
+            "#16 0.401 error: failed to select a version for the requirement `core = \"^0.3\"`",
+            "#16 0.401 candidate versions found which didn't match: 0.3.1-check.1",
+            "   error[E0425]: cannot find value `x` in this scope",
+            "#16 ERROR: executor failed running [/bin/sh -c cargo build]: exit code: 101",
+            "error: could not compile `demo`",
+            "error: a fourth one",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            first_errors(&log),
+            "\n  error: failed to select a version for the requirement `core = \"^0.3\"`\
+             \n  error[E0425]: cannot find value `x` in this scope\
+             \n  error: could not compile `demo`"
+        );
+    }
 
     #[test]
     fn known_build_failures_get_a_hint() {
