@@ -4,6 +4,7 @@
 mod answers;
 mod docker;
 mod lint;
+mod lockfile;
 mod matrix;
 mod support;
 mod tidy;
