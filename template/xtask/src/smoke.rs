@@ -160,6 +160,7 @@ impl Smoke<'_> {
     }
 
     fn labels(&self) -> anyhow::Result<String> {
+        check_labels_have_values(self.image.config.labels.iter().flatten())?;
         let key = "org.opencontainers.image.version";
         let version = self.image.label(key).unwrap_or("(none)");
         ensure!(
@@ -380,6 +381,24 @@ pub fn check_self(facts: &[(&str, &str)]) -> anyhow::Result<String> {
     Ok(format!("musl, jemalloc, {roots} CA roots"))
 }
 
+/// A label without a value says nothing and hides that the value was never passed.
+pub fn check_labels_have_values<'a>(
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> anyhow::Result<()> {
+    let empty: Vec<&str> = labels
+        .into_iter()
+        .filter(|(_, value)| value.trim().is_empty())
+        .map(|(key, _)| key.as_str())
+        .collect();
+    ensure!(
+        empty.is_empty(),
+        "label(s) without a value: {}; leave a label out of the Dockerfile unless its value is \
+         known (pass it with `--label` instead)",
+        empty.join(", ")
+    );
+    Ok(())
+}
+
 pub fn check_stop(took: Duration, exit_code: i64) -> anyhow::Result<String> {
     let seconds = took.as_secs_f64();
     ensure!(
@@ -436,6 +455,27 @@ mod tests {
             error.starts_with("libc is (missing), expected musl"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn labels_without_a_value_are_refused() {
+        let labels: std::collections::BTreeMap<String, String> = [
+            ("org.opencontainers.image.version", "0.1.0"),
+            ("org.opencontainers.image.source", ""),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+        let error = check_labels_have_values(&labels).unwrap_err().to_string();
+        assert!(
+            error.starts_with("label(s) without a value: org.opencontainers.image.source;"),
+            "{error}"
+        );
+        let labels: std::collections::BTreeMap<String, String> = labels
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        check_labels_have_values(&labels).unwrap();
     }
 
     #[test]
