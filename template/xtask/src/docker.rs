@@ -70,7 +70,11 @@ impl flags::Docker {
             image: &image,
             project: &project,
         };
-        let (steps, binary_bytes) = smoke.run();
+        let smoke::Outcome {
+            steps,
+            binary_bytes,
+            sbom_crates,
+        } = smoke.run();
         let mut changes = Vec::new();
         if self.check_cache {
             changes.extend([Change::Touch, Change::Source]);
@@ -123,6 +127,7 @@ impl flags::Docker {
             image_bytes: image.size,
             budget_bytes,
             binary_bytes,
+            sbom_crates,
             steps,
             cache_checks,
             largest_layers,

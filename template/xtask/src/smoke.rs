@@ -17,6 +17,7 @@ use crate::{
     engine::{Engine, Image},
     project::Project,
     report::Step,
+    sbom,
 };
 
 /// Every container run gets these: what production should use, so the test proves it works.
@@ -121,6 +122,15 @@ fn step(name: &str, f: impl FnOnce() -> anyhow::Result<String>) -> Step {
     }
 }
 
+/// What the smoke test found.
+pub struct Outcome {
+    pub steps: Vec<Step>,
+    /// The size of the binary in the image, when it could be read.
+    pub binary_bytes: Option<u64>,
+    /// The crates its embedded dependency list names (cargo-auditable), when it has one.
+    pub sbom_crates: Option<usize>,
+}
+
 pub struct Smoke<'a> {
     pub engine: &'a Engine,
     pub sh: &'a Shell,
@@ -130,25 +140,38 @@ pub struct Smoke<'a> {
 }
 
 impl Smoke<'_> {
-    /// Every check, in order; a failed step does not stop the others. Also returns the size
-    /// of the binary in the image, when it could be read.
-    pub fn run(&self) -> (Vec<Step>, Option<u64>) {
-        let mut binary_bytes = None;
+    /// Every check, in order; a failed step does not stop the others.
+    pub fn run(&self) -> Outcome {
+        let mut binary = None;
+        let mut sbom_crates = None;
         let mut steps = vec![
             step("user", || self.user()),
             step("labels", || self.labels()),
             step("binary", || {
                 let (bytes, detail) = self.binary()?;
-                binary_bytes = Some(bytes);
+                binary = Some(bytes);
                 Ok(detail)
             }),
+        ];
+        if let Some(bytes) = &binary {
+            steps.push(step("sbom", || {
+                let (count, detail) = sbom::check(bytes)?;
+                sbom_crates = Some(count);
+                Ok(detail)
+            }));
+        }
+        steps.extend([
             step("version", || self.version()),
             step("self-check", || self.self_check()),
-        ];
+        ]);
         if self.image.config.healthcheck.is_some() {
             steps.extend(self.service());
         }
-        (steps, binary_bytes)
+        Outcome {
+            steps,
+            binary_bytes: binary.map(|bytes| bytes.len() as u64),
+            sbom_crates,
+        }
     }
 
     fn user(&self) -> anyhow::Result<String> {
@@ -173,8 +196,8 @@ impl Smoke<'_> {
         Ok(format!("{key}={version}"))
     }
 
-    /// Copies the binary out of the image and checks that it is static.
-    fn binary(&self) -> anyhow::Result<(u64, String)> {
+    /// Copies the binary out of the image and checks that it is static; returns its bytes.
+    fn binary(&self) -> anyhow::Result<(Vec<u8>, String)> {
         let Some(path) = self.image.binary() else {
             bail!("the image has no ENTRYPOINT: set ENTRYPOINT [\"/<binary>\"]");
         };
@@ -199,8 +222,8 @@ impl Smoke<'_> {
                  x86_64-unknown-linux-musl with target-feature=+crt-static"
             );
         }
-        let size = bytes.len() as u64;
-        Ok((size, format!("{path}, {}, static", format_size(size))))
+        let detail = format!("{path}, {}, static", format_size(bytes.len() as u64));
+        Ok((bytes, detail))
     }
 
     fn run_once(&self, args: &[&str]) -> anyhow::Result<String> {
