@@ -2,7 +2,7 @@
 //! removed (on success, on failure, and on Ctrl-C).
 
 use std::{
-    io::{Read, Write},
+    io::{ErrorKind, Read, Write},
     net::TcpStream,
     sync::Mutex,
     time::{Duration, Instant},
@@ -278,12 +278,20 @@ impl Smoke<'_> {
         if !healthy.ok {
             return vec![healthy];
         }
-        let get = step("GET /health", || {
+        let host_port = || -> anyhow::Result<u16> {
             let inspected = self.engine.container(self.sh, name)?;
-            let Some(host_port) = inspected.host_port(port) else {
-                bail!("port {port} is not published");
-            };
-            http_get_health(host_port)
+            inspected
+                .host_port(port)
+                .with_context(|| format!("port {port} is not published"))
+        };
+        let get = step("GET /health", || http_get_health(host_port()?));
+        // A client that never finishes its request (slowloris) must not hold up the stop: the
+        // service's shutdown deadline closes it. Kept open until the stop below is done.
+        let mut held = None;
+        let half_sent = step("half-sent request", || {
+            let (stream, detail) = open_half_sent_request(host_port()?)?;
+            held = Some(stream);
+            Ok(detail)
         });
         let stop = step("stop", || {
             let started = Instant::now();
@@ -295,7 +303,8 @@ impl Smoke<'_> {
             let exit_code = self.engine.container(self.sh, name)?.state.exit_code;
             check_stop(took, exit_code)
         });
-        vec![healthy, get, stop]
+        drop(held);
+        vec![healthy, get, half_sent, stop]
     }
 
     fn wait_healthy(&self, container: &Container) -> anyhow::Result<String> {
@@ -426,8 +435,9 @@ pub fn check_stop(took: Duration, exit_code: i64) -> anyhow::Result<String> {
     let seconds = took.as_secs_f64();
     ensure!(
         took <= STOP_LIMIT,
-        "`stop` took {seconds:.1} s (limit {} s): the process ignores SIGTERM, so the engine \
-         killed it after the grace period; as PID 1 it must handle SIGTERM itself",
+        "`stop` took {seconds:.1} s (limit {} s): the process ignores SIGTERM, or waits for a \
+         client that holds a connection, so the engine killed it after the grace period; as \
+         PID 1 it must handle SIGTERM itself, and stop within a deadline",
         STOP_LIMIT.as_secs()
     );
     ensure!(
@@ -452,6 +462,27 @@ fn http_get_health(port: u16) -> anyhow::Result<String> {
         "GET http://{address}/health answered {status:?}"
     );
     Ok(format!("200 from {address}"))
+}
+
+/// Connects and sends a request head without its final blank line; the server must be left
+/// waiting for the rest (no answer yet). Returns the open connection.
+fn open_half_sent_request(port: u16) -> anyhow::Result<(TcpStream, String)> {
+    let address = format!("127.0.0.1:{port}");
+    let mut stream =
+        TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")?;
+    stream.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let mut answer = [0u8; 64];
+    match stream.read(&mut answer) {
+        Ok(0) => bail!("the service closed the connection at once"),
+        Ok(read) => bail!(
+            "the service answered a request it has not received yet: {:?}",
+            String::from_utf8_lossy(&answer[..read])
+        ),
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        Err(error) => return Err(error).context("reading from the half-sent connection"),
+    }
+    Ok((stream, format!("held open on {address} during the stop")))
 }
 
 #[cfg(test)]
