@@ -70,7 +70,11 @@ impl flags::Docker {
             image: &image,
             project: &project,
         };
-        let (steps, binary_bytes) = smoke.run();
+        let smoke::Outcome {
+            steps,
+            binary_bytes,
+            sbom_crates,
+        } = smoke.run();
         let mut changes = Vec::new();
         if self.check_cache {
             changes.extend([Change::Touch, Change::Source]);
@@ -123,6 +127,7 @@ impl flags::Docker {
             image_bytes: image.size,
             budget_bytes,
             binary_bytes,
+            sbom_crates,
             steps,
             cache_checks,
             largest_layers,
@@ -161,9 +166,6 @@ impl flags::Docker {
             args.push(format!("{name}={value}"));
         };
         build_arg("VERSION", &project.version);
-        if let Some(source) = &project.repository {
-            build_arg("SOURCE", source);
-        }
         if let Some(profile) = &self.profile {
             build_arg("CARGO_PROFILE", profile);
         }
@@ -175,6 +177,11 @@ impl flags::Docker {
                 bail!("--runtime-image does not apply: this project's final stage is FROM scratch");
             }
             build_arg("RUNTIME_IMAGE", image);
+        }
+        // Only a label that has a value: the Dockerfile sets none it might leave empty.
+        if let Some(source) = project.repository.as_deref().filter(|url| !url.is_empty()) {
+            args.push("--label".to_owned());
+            args.push(format!("org.opencontainers.image.source={source}"));
         }
         args.extend(self.build_flags.iter().cloned());
         Ok(args)

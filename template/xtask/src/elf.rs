@@ -1,6 +1,7 @@
 //! Is a binary statically linked? An ELF executable that asks for a program interpreter
 //! (a `PT_INTERP` header, e.g. /lib/ld-musl-x86_64.so.1) needs a dynamic loader and libc in the
-//! image; a static one (including static-pie, musl's default) has none.
+//! image; a static one (including static-pie, musl's default) has none. Also finds a section by
+//! name (cargo-auditable's `.dep-v0`).
 
 use anyhow::{bail, ensure};
 
@@ -37,6 +38,50 @@ pub fn interpreter(elf: &[u8]) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
+/// The contents of the section `name`, or `None` when the file has no such section.
+pub fn section<'a>(elf: &'a [u8], name: &str) -> anyhow::Result<Option<&'a [u8]>> {
+    ensure!(
+        elf.len() >= 64 && elf[..4] == *b"\x7fELF",
+        "not an ELF file"
+    );
+    ensure!(
+        elf[4] == 2 && elf[5] == 1,
+        "not a 64-bit little-endian ELF file"
+    );
+    let field = |at: usize, size: usize| -> anyhow::Result<usize> {
+        let Some(bytes) = elf.get(at..at + size) else {
+            bail!("truncated ELF section header table");
+        };
+        let mut value = [0u8; 8];
+        value[..size].copy_from_slice(bytes);
+        Ok(u64::from_le_bytes(value) as usize)
+    };
+    let (table, entry_size) = (field(0x28, 8)?, field(0x3a, 2)?);
+    let (entries, names_index) = (field(0x3c, 2)?, field(0x3e, 2)?);
+    let contents = |index: usize| -> anyhow::Result<&'a [u8]> {
+        let header = table + index * entry_size;
+        let (offset, size) = (field(header + 0x18, 8)?, field(header + 0x20, 8)?);
+        let Some(bytes) = elf.get(offset..offset + size) else {
+            bail!("truncated ELF section {index}");
+        };
+        Ok(bytes)
+    };
+    if entries == 0 {
+        return Ok(None);
+    }
+    let names = contents(names_index)?;
+    for index in 0..entries {
+        let name_at = field(table + index * entry_size, 4)?;
+        let found = names
+            .get(name_at..)
+            .and_then(|rest| rest.split(|byte| *byte == 0).next());
+        if found == Some(name.as_bytes()) {
+            return contents(index).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +104,47 @@ mod tests {
         }
         bytes.extend(tail);
         bytes
+    }
+
+    /// `elf(&[], b"")` with a section header table: a null section, `.shstrtab`, and one
+    /// section per `(name, contents)`.
+    fn with_sections(sections: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut bytes = elf(&[], b"");
+        let mut names = b"\0.shstrtab\0".to_vec();
+        let mut headers = vec![(0usize, 0usize, 0usize), (1, 0, 0)];
+        for (name, contents) in sections {
+            headers.push((names.len(), bytes.len(), contents.len()));
+            names.extend(name.as_bytes());
+            names.push(0);
+            bytes.extend(*contents);
+        }
+        headers[1] = (1, bytes.len(), names.len());
+        bytes.extend(&names);
+        let table = bytes.len() as u64;
+        bytes[0x28..0x30].copy_from_slice(&table.to_le_bytes());
+        bytes[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        bytes[0x3c..0x3e].copy_from_slice(&(headers.len() as u16).to_le_bytes());
+        bytes[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+        for (name, offset, size) in headers {
+            let mut header = vec![0u8; 64];
+            header[..4].copy_from_slice(&(name as u32).to_le_bytes());
+            header[0x18..0x20].copy_from_slice(&(offset as u64).to_le_bytes());
+            header[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
+            bytes.extend(header);
+        }
+        bytes
+    }
+
+    #[test]
+    fn sections_are_found_by_name() {
+        let bytes = with_sections(&[(".text", b"code"), (".dep-v0", b"deps")]);
+        assert_eq!(section(&bytes, ".dep-v0").unwrap(), Some(&b"deps"[..]));
+        assert_eq!(section(&bytes, ".text").unwrap(), Some(&b"code"[..]));
+        assert_eq!(section(&bytes, ".dep").unwrap(), None);
+        assert_eq!(section(&elf(&[], b""), ".dep-v0").unwrap(), None);
+        let mut truncated = bytes.clone();
+        truncated.truncate(bytes.len() - 40);
+        assert!(section(&truncated, ".dep-v0").is_err());
     }
 
     #[test]

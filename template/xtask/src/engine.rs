@@ -52,8 +52,20 @@ impl Engine {
                  with DOCKER=/path/to/docker or --engine"
             ),
         };
+        // Docker prints its client's version even when the daemon is down; a program that is
+        // no engine at all (`DOCKER=/bin/true`) prints no version whatever its exit status.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !looks_like_engine(&stdout) {
+            bail!(
+                "`{program}` is not a container engine: `{program} version` exited with {} and \
+                 printed {:?} instead of Docker's or Podman's version report; point DOCKER (or \
+                 --engine) at docker or podman",
+                output.status,
+                format!("{stdout}{stderr}").trim()
+            );
+        }
         if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
             let reason = stderr
                 .trim()
                 .lines()
@@ -72,13 +84,22 @@ impl Engine {
         Ok(())
     }
 
+    /// The image `tag` names. Says nothing on the terminal: a missing image is an ordinary
+    /// answer (the first build), and the engine's complaint is in the error.
     pub fn image(&self, sh: &Shell, tag: &str) -> anyhow::Result<Image> {
         let program = &self.program;
-        let json = cmd!(sh, "{program} image inspect {tag}")
+        let output = cmd!(sh, "{program} image inspect {tag}")
             .quiet()
-            .read()
-            .with_context(|| format!("inspecting image {tag}"))?;
-        parse_image(&json)
+            .ignore_status()
+            .output()
+            .with_context(|| format!("running `{program} image inspect {tag}`"))?;
+        if !output.status.success() {
+            bail!(
+                "inspecting image {tag}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        parse_image(&String::from_utf8_lossy(&output.stdout))
     }
 
     pub fn container(&self, sh: &Shell, name: &str) -> anyhow::Result<Container> {
@@ -219,6 +240,14 @@ impl Container {
     }
 }
 
+/// `docker version` and `podman version` both print `Version:` lines; a program that merely
+/// exits 0 (`/bin/true`) or echoes its arguments does not.
+pub fn looks_like_engine(version_output: &str) -> bool {
+    version_output
+        .lines()
+        .any(|line| line.trim_start().starts_with("Version:"))
+}
+
 fn first<T>(mut items: Vec<T>, what: &str) -> anyhow::Result<T> {
     if items.is_empty() {
         bail!("the engine returned no {what}");
@@ -356,6 +385,17 @@ mod tests {
             layers[0],
             (3_253_824, "COPY /demo /demo # buildkit".to_owned())
         );
+    }
+
+    #[test]
+    fn only_a_container_engine_passes_for_one() {
+        let docker = "Client: Docker Engine - Community\n Version:           27.5.1\n API version:       1.47\n";
+        let podman = "Client:       Podman Engine\nVersion:      4.9.3\nAPI Version:  4.9.3\n";
+        assert!(looks_like_engine(docker));
+        assert!(looks_like_engine(podman));
+        // DOCKER=/bin/true, DOCKER=/bin/echo
+        assert!(!looks_like_engine(""));
+        assert!(!looks_like_engine("version\n"));
     }
 
     #[test]

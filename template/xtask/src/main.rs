@@ -9,6 +9,7 @@ mod flags;
 mod graph;
 mod project;
 mod report;
+mod sbom;
 mod smoke;
 
 use std::process::ExitCode;

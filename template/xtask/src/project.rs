@@ -23,6 +23,9 @@ pub struct Project {
     pub docker: DockerMetadata,
 }
 
+/// The final stages the Dockerfile can be generated for.
+pub const RUNTIMES: [&str; 3] = ["scratch", "alpine", "distroless"];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub name: String,
@@ -114,6 +117,14 @@ fn parse(json: &str) -> anyhow::Result<Project> {
     };
     let docker: DockerMetadata = serde_json::from_value(docker)
         .context("[workspace.metadata.docker] in Cargo.toml needs runtime and size-budget")?;
+    if !RUNTIMES.contains(&docker.runtime.as_str()) {
+        bail!(
+            "[workspace.metadata.docker] runtime = {:?} in Cargo.toml is not one of {}: set the \
+             one the Dockerfile's final stage was generated for",
+            docker.runtime,
+            RUNTIMES.join(", ")
+        );
+    }
     let root_manifest = metadata.workspace_root.join("Cargo.toml");
     let root_package = metadata
         .packages
@@ -255,5 +266,17 @@ mod tests {
         let empty = serde_json::json!({"docker": {}});
         let error = format!("{:#}", parse(&metadata(empty)).unwrap_err());
         assert!(error.contains("needs runtime and size-budget"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_runtime_is_refused_with_the_allowed_ones() {
+        let docker = serde_json::json!({"docker": {"runtime": "ubuntu", "size-budget": "8 MB"}});
+        let error = parse(&metadata(docker)).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                r#"runtime = "ubuntu" in Cargo.toml is not one of scratch, alpine, distroless"#
+            ),
+            "{error}"
+        );
     }
 }

@@ -25,6 +25,8 @@ pub struct Report {
     pub image_bytes: u64,
     pub budget_bytes: u64,
     pub binary_bytes: Option<u64>,
+    /// The crates the binary's embedded dependency list (cargo-auditable) names.
+    pub sbom_crates: Option<usize>,
     pub steps: Vec<Step>,
     /// `--check-cache`: rebuilds of a changed copy of the context.
     pub cache_checks: Vec<CacheCheck>,
@@ -65,6 +67,9 @@ impl Report {
         );
         if let Some(bytes) = self.binary_bytes {
             let _ = writeln!(out, "binary   {} ({})", self.bin, format_size(bytes));
+        }
+        if let Some(count) = self.sbom_crates {
+            let _ = writeln!(out, "sbom     {count} crates");
         }
         let _ = writeln!(
             out,
@@ -126,6 +131,7 @@ mod tests {
             image_bytes: 3_475_959,
             budget_bytes: 3_000_000,
             binary_bytes: Some(3_253_824),
+            sbom_crates: Some(97),
             steps: vec![
                 Step {
                     name: "version".into(),
@@ -161,6 +167,7 @@ mod tests {
 image    demo:0.1.0 (scratch, service)
 size     3.48 MB of 3.00 MB budget (116%)
 binary   demo (3.25 MB)
+sbom     97 crates
 build    12.3 s (profile container, 1 crate compiled)
 smoke    ok   version      demo 0.1.0 (0.4 s)
          FAIL stop         took 10.2 s (10.2 s)
@@ -177,6 +184,7 @@ FAILED
         let json = serde_json::to_value(report()).unwrap();
         assert_eq!(json["ok"], false);
         assert_eq!(json["image_bytes"], 3_475_959);
+        assert_eq!(json["sbom_crates"], 97);
         assert_eq!(json["steps"][1]["name"], "stop");
         assert_eq!(json["largest_layers"][0]["bytes"], 3_253_824);
         assert_eq!(json["cache_checks"][0]["compiled"][0], "demo");

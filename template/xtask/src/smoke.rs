@@ -2,7 +2,7 @@
 //! removed (on success, on failure, and on Ctrl-C).
 
 use std::{
-    io::{Read, Write},
+    io::{ErrorKind, Read, Write},
     net::TcpStream,
     sync::Mutex,
     time::{Duration, Instant},
@@ -17,6 +17,7 @@ use crate::{
     engine::{Engine, Image},
     project::Project,
     report::Step,
+    sbom,
 };
 
 /// Every container run gets these: what production should use, so the test proves it works.
@@ -121,6 +122,15 @@ fn step(name: &str, f: impl FnOnce() -> anyhow::Result<String>) -> Step {
     }
 }
 
+/// What the smoke test found.
+pub struct Outcome {
+    pub steps: Vec<Step>,
+    /// The size of the binary in the image, when it could be read.
+    pub binary_bytes: Option<u64>,
+    /// The crates its embedded dependency list names (cargo-auditable), when it has one.
+    pub sbom_crates: Option<usize>,
+}
+
 pub struct Smoke<'a> {
     pub engine: &'a Engine,
     pub sh: &'a Shell,
@@ -130,25 +140,38 @@ pub struct Smoke<'a> {
 }
 
 impl Smoke<'_> {
-    /// Every check, in order; a failed step does not stop the others. Also returns the size
-    /// of the binary in the image, when it could be read.
-    pub fn run(&self) -> (Vec<Step>, Option<u64>) {
-        let mut binary_bytes = None;
+    /// Every check, in order; a failed step does not stop the others.
+    pub fn run(&self) -> Outcome {
+        let mut binary = None;
+        let mut sbom_crates = None;
         let mut steps = vec![
             step("user", || self.user()),
             step("labels", || self.labels()),
             step("binary", || {
                 let (bytes, detail) = self.binary()?;
-                binary_bytes = Some(bytes);
+                binary = Some(bytes);
                 Ok(detail)
             }),
+        ];
+        if let Some(bytes) = &binary {
+            steps.push(step("sbom", || {
+                let (count, detail) = sbom::check(bytes)?;
+                sbom_crates = Some(count);
+                Ok(detail)
+            }));
+        }
+        steps.extend([
             step("version", || self.version()),
             step("self-check", || self.self_check()),
-        ];
+        ]);
         if self.image.config.healthcheck.is_some() {
             steps.extend(self.service());
         }
-        (steps, binary_bytes)
+        Outcome {
+            steps,
+            binary_bytes: binary.map(|bytes| bytes.len() as u64),
+            sbom_crates,
+        }
     }
 
     fn user(&self) -> anyhow::Result<String> {
@@ -160,6 +183,7 @@ impl Smoke<'_> {
     }
 
     fn labels(&self) -> anyhow::Result<String> {
+        check_labels_have_values(self.image.config.labels.iter().flatten())?;
         let key = "org.opencontainers.image.version";
         let version = self.image.label(key).unwrap_or("(none)");
         ensure!(
@@ -172,8 +196,8 @@ impl Smoke<'_> {
         Ok(format!("{key}={version}"))
     }
 
-    /// Copies the binary out of the image and checks that it is static.
-    fn binary(&self) -> anyhow::Result<(u64, String)> {
+    /// Copies the binary out of the image and checks that it is static; returns its bytes.
+    fn binary(&self) -> anyhow::Result<(Vec<u8>, String)> {
         let Some(path) = self.image.binary() else {
             bail!("the image has no ENTRYPOINT: set ENTRYPOINT [\"/<binary>\"]");
         };
@@ -198,8 +222,8 @@ impl Smoke<'_> {
                  x86_64-unknown-linux-musl with target-feature=+crt-static"
             );
         }
-        let size = bytes.len() as u64;
-        Ok((size, format!("{path}, {}, static", format_size(size))))
+        let detail = format!("{path}, {}, static", format_size(bytes.len() as u64));
+        Ok((bytes, detail))
     }
 
     fn run_once(&self, args: &[&str]) -> anyhow::Result<String> {
@@ -254,12 +278,20 @@ impl Smoke<'_> {
         if !healthy.ok {
             return vec![healthy];
         }
-        let get = step("GET /health", || {
+        let host_port = || -> anyhow::Result<u16> {
             let inspected = self.engine.container(self.sh, name)?;
-            let Some(host_port) = inspected.host_port(port) else {
-                bail!("port {port} is not published");
-            };
-            http_get_health(host_port)
+            inspected
+                .host_port(port)
+                .with_context(|| format!("port {port} is not published"))
+        };
+        let get = step("GET /health", || http_get_health(host_port()?));
+        // A client that never finishes its request (slowloris) must not hold up the stop: the
+        // service's shutdown deadline closes it. Kept open until the stop below is done.
+        let mut held = None;
+        let half_sent = step("half-sent request", || {
+            let (stream, detail) = open_half_sent_request(host_port()?)?;
+            held = Some(stream);
+            Ok(detail)
         });
         let stop = step("stop", || {
             let started = Instant::now();
@@ -271,7 +303,8 @@ impl Smoke<'_> {
             let exit_code = self.engine.container(self.sh, name)?.state.exit_code;
             check_stop(took, exit_code)
         });
-        vec![healthy, get, stop]
+        drop(held);
+        vec![healthy, get, half_sent, stop]
     }
 
     fn wait_healthy(&self, container: &Container) -> anyhow::Result<String> {
@@ -380,12 +413,31 @@ pub fn check_self(facts: &[(&str, &str)]) -> anyhow::Result<String> {
     Ok(format!("musl, jemalloc, {roots} CA roots"))
 }
 
+/// A label without a value says nothing and hides that the value was never passed.
+pub fn check_labels_have_values<'a>(
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> anyhow::Result<()> {
+    let empty: Vec<&str> = labels
+        .into_iter()
+        .filter(|(_, value)| value.trim().is_empty())
+        .map(|(key, _)| key.as_str())
+        .collect();
+    ensure!(
+        empty.is_empty(),
+        "label(s) without a value: {}; leave a label out of the Dockerfile unless its value is \
+         known (pass it with `--label` instead)",
+        empty.join(", ")
+    );
+    Ok(())
+}
+
 pub fn check_stop(took: Duration, exit_code: i64) -> anyhow::Result<String> {
     let seconds = took.as_secs_f64();
     ensure!(
         took <= STOP_LIMIT,
-        "`stop` took {seconds:.1} s (limit {} s): the process ignores SIGTERM, so the engine \
-         killed it after the grace period; as PID 1 it must handle SIGTERM itself",
+        "`stop` took {seconds:.1} s (limit {} s): the process ignores SIGTERM, or waits for a \
+         client that holds a connection, so the engine killed it after the grace period; as \
+         PID 1 it must handle SIGTERM itself, and stop within a deadline",
         STOP_LIMIT.as_secs()
     );
     ensure!(
@@ -412,6 +464,27 @@ fn http_get_health(port: u16) -> anyhow::Result<String> {
     Ok(format!("200 from {address}"))
 }
 
+/// Connects and sends a request head without its final blank line; the server must be left
+/// waiting for the rest (no answer yet). Returns the open connection.
+fn open_half_sent_request(port: u16) -> anyhow::Result<(TcpStream, String)> {
+    let address = format!("127.0.0.1:{port}");
+    let mut stream =
+        TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")?;
+    stream.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let mut answer = [0u8; 64];
+    match stream.read(&mut answer) {
+        Ok(0) => bail!("the service closed the connection at once"),
+        Ok(read) => bail!(
+            "the service answered a request it has not received yet: {:?}",
+            String::from_utf8_lossy(&answer[..read])
+        ),
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        Err(error) => return Err(error).context("reading from the half-sent connection"),
+    }
+    Ok((stream, format!("held open on {address} during the stop")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +509,27 @@ mod tests {
             error.starts_with("libc is (missing), expected musl"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn labels_without_a_value_are_refused() {
+        let labels: std::collections::BTreeMap<String, String> = [
+            ("org.opencontainers.image.version", "0.1.0"),
+            ("org.opencontainers.image.source", ""),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+        let error = check_labels_have_values(&labels).unwrap_err().to_string();
+        assert!(
+            error.starts_with("label(s) without a value: org.opencontainers.image.source;"),
+            "{error}"
+        );
+        let labels: std::collections::BTreeMap<String, String> = labels
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        check_labels_have_values(&labels).unwrap();
     }
 
     #[test]

