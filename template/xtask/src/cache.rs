@@ -9,6 +9,7 @@ use xshell::{Shell, cmd};
 
 use crate::{
     docker::Builder,
+    edit::{bump_patch, copy_tree, set_locked_version, set_version},
     graph,
     project::{self, Project},
     smoke,
@@ -270,91 +271,6 @@ pub fn advice(compiled: &[String], members: &[String], build_only: &[String]) ->
         .to_owned()
 }
 
-fn bump_patch(version: &str) -> anyhow::Result<String> {
-    let core = version.split(['-', '+']).next().unwrap_or(version);
-    let parts: Vec<u64> = core
-        .split('.')
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("version {version:?} is not MAJOR.MINOR.PATCH"))?;
-    let [major, minor, patch] = parts[..] else {
-        bail!("version {version:?} is not MAJOR.MINOR.PATCH");
-    };
-    Ok(format!("{major}.{minor}.{}", patch + 1))
-}
-
-/// Sets a literal `version` in `table` (`[package]`, `[workspace.package]`) of a Cargo.toml;
-/// `None` when the table inherits its version (`version.workspace = true`) or has none.
-fn set_version(manifest: &str, table: &str, version: &str) -> Option<String> {
-    let mut section = "";
-    let mut done = false;
-    let lines: Vec<String> = manifest
-        .lines()
-        .map(|line| {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with('[') {
-                section = trimmed.trim_end();
-            } else if section == table && !done {
-                let literal = trimmed
-                    .strip_prefix("version")
-                    .map(str::trim_start)
-                    .and_then(|rest| rest.strip_prefix('='))
-                    .is_some_and(|value| value.trim_start().starts_with('"'));
-                if literal {
-                    done = true;
-                    return format!("version = \"{version}\"");
-                }
-            }
-            line.to_owned()
-        })
-        .collect();
-    done.then(|| lines.join("\n") + "\n")
-}
-
-/// Sets the version of `package`'s own entry in a Cargo.lock.
-fn set_locked_version(lock: &str, package: &str, version: &str) -> anyhow::Result<String> {
-    let name_line = format!("name = \"{package}\"");
-    let mut after_name = false;
-    let mut done = false;
-    let lines: Vec<String> = lock
-        .lines()
-        .map(|line| {
-            let replaced = if after_name && line.starts_with("version = ") {
-                done = true;
-                format!("version = \"{version}\"")
-            } else {
-                line.to_owned()
-            };
-            after_name = line == name_line;
-            replaced
-        })
-        .collect();
-    if !done {
-        bail!("no entry for {package} in Cargo.lock");
-    }
-    Ok(lines.join("\n") + "\n")
-}
-
-/// Copies the project, leaving out build output and version control.
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == "target" || name == ".git" {
-            continue;
-        }
-        let (source, destination) = (entry.path(), to.join(&name));
-        if entry.file_type()?.is_dir() {
-            fs::create_dir_all(&destination)?;
-            copy_tree(&source, &destination)?;
-        } else {
-            fs::copy(&source, &destination)
-                .with_context(|| format!("copying {}", source.display()))?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,30 +333,5 @@ mod tests {
             assert!(!text.contains("build-dependencies"), "{compiled:?}: {text}");
             assert!(text.contains("docker/recipe.sh"), "{text}");
         }
-    }
-
-    #[test]
-    fn bumps_the_version_in_manifest_and_lock() {
-        assert_eq!(bump_patch("0.1.9").unwrap(), "0.1.10");
-        assert_eq!(bump_patch("1.0.0-rc.1").unwrap(), "1.0.1");
-        assert!(bump_patch("1.0").is_err());
-
-        let manifest =
-            "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n\n[dependencies]\nversion = \"1\"\n";
-        let bumped = set_version(manifest, "[package]", "0.1.1").unwrap();
-        assert_eq!(bumped, manifest.replacen("0.1.0", "0.1.1", 1));
-        let inherits = "[package]\nname = \"demo\"\nversion.workspace = true\n\n\
-                        [workspace.package]\n  version = \"2.0.0\"\n";
-        assert_eq!(set_version(inherits, "[package]", "9.9.9"), None);
-        let bumped = set_version(inherits, "[workspace.package]", "2.0.1").unwrap();
-        assert_eq!(
-            bumped,
-            inherits.replace("  version = \"2.0.0\"", "version = \"2.0.1\"")
-        );
-
-        let lock = "[[package]]\nname = \"demo\"\nversion = \"0.1.0\"\n\n[[package]]\nname = \"other\"\nversion = \"0.1.0\"\n";
-        let bumped = set_locked_version(lock, "demo", "0.1.1").unwrap();
-        assert_eq!(bumped, lock.replacen("0.1.0", "0.1.1", 1));
-        assert!(set_locked_version(lock, "missing", "1.0.0").is_err());
     }
 }

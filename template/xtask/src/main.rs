@@ -3,6 +3,7 @@
 mod budget;
 mod cache;
 mod docker;
+mod edit;
 mod elf;
 mod engine;
 mod flags;
