@@ -14,7 +14,9 @@ use crate::{
     budget,
     cache::{self, Change},
     engine::{Engine, Flavor},
-    flags, project,
+    flags,
+    platform::Platform,
+    project,
     report::{Layer, Report},
     smoke::{self, Smoke},
 };
@@ -45,30 +47,104 @@ impl flags::Docker {
             .tag
             .clone()
             .unwrap_or_else(|| format!("{}:{}", project.name, project.version));
-        let builder = Builder {
-            engine: &engine,
-            sh: &sh,
-            args: self.build_args(&engine, &project)?,
-        };
+        let args = self.build_args(&engine, &project)?;
         smoke::remove_containers_on_ctrl_c();
 
-        let previous = engine.image(&sh, &tag).ok().map(|image| image.id);
+        // One platform at a time: an image store without containerd (Docker's classic one,
+        // and buildx's --load) holds one platform per tag, and every platform is smoke-tested.
+        let several = self.platforms.len() > 1;
+        let mut reports = Vec::new();
+        if self.platforms.is_empty() {
+            reports.push(self.image(&sh, &engine, &project, &args, None, &tag, budget_bytes)?);
+        }
+        for &platform in &self.platforms {
+            let tag = if several {
+                format!("{tag}-{}", platform.arch())
+            } else {
+                tag.clone()
+            };
+            let report = self.image(
+                &sh,
+                &engine,
+                &project,
+                &args,
+                Some(platform),
+                &tag,
+                budget_bytes,
+            )?;
+            reports.push(report);
+        }
+
+        if self.json {
+            // One platform: its report, as always; several: one report per platform.
+            let json = match reports.as_slice() {
+                [report] => serde_json::to_value(report)?,
+                reports => serde_json::json!({
+                    "ok": reports.iter().all(|report| report.ok),
+                    "platforms": reports,
+                }),
+            };
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        } else {
+            for report in &reports {
+                print!("{}", report.human());
+            }
+        }
+        let errors: Vec<String> = reports
+            .iter()
+            .flat_map(|report| {
+                report.errors.iter().map(move |error| match several {
+                    true => format!("{}: {error}", report.platform),
+                    false => error.clone(),
+                })
+            })
+            .collect();
+        if !errors.is_empty() {
+            bail!(
+                "{} check(s) failed:\n  {}",
+                errors.len(),
+                errors.join("\n  ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Builds, smoke-tests and size-checks the image of one platform (`None`: the engine's
+    /// default) as `tag`.
+    #[allow(clippy::too_many_arguments)]
+    fn image(
+        &self,
+        sh: &Shell,
+        engine: &Engine,
+        project: &project::Project,
+        args: &[String],
+        platform: Option<Platform>,
+        tag: &str,
+        budget_bytes: u64,
+    ) -> anyhow::Result<Report> {
+        let mut args = args.to_vec();
+        if let Some(platform) = platform {
+            args.extend(["--platform".to_owned(), platform.name()]);
+        }
+        let builder = Builder { engine, sh, args };
+        let previous = engine.image(sh, tag).ok().map(|image| image.id);
         let started = Instant::now();
-        let log = builder.build(&project.root, &tag)?;
+        let log = builder.build(&project.root, tag)?;
         let build_seconds = started.elapsed().as_secs_f64();
 
-        let image = engine.image(&sh, &tag)?;
+        let image = engine.image(sh, tag)?;
         if let Some(previous) = previous.filter(|previous| *previous != image.id) {
             // The tag moved: the image it named is now dangling, unless something else uses
             // it (another tag, a container), in which case the engine refuses and keeps it.
             builder.remove_image(&previous);
         }
+        let emulated = Platform::parse(&image.architecture).is_ok_and(Platform::emulated);
         let smoke = Smoke {
-            engine: &engine,
-            sh: &sh,
-            tag: &tag,
+            engine,
+            sh,
+            tag,
             image: &image,
-            project: &project,
+            project,
         };
         let smoke::Outcome {
             steps,
@@ -82,7 +158,7 @@ impl flags::Docker {
         if self.check_version_bump {
             changes.push(Change::VersionBump);
         }
-        let cache_checks = cache::check(&builder, &sh, &project, &changes);
+        let cache_checks = cache::check(&builder, sh, project, &changes);
 
         let mut errors: Vec<String> = steps
             .iter()
@@ -95,11 +171,26 @@ impl flags::Docker {
                     .map(|check| format!("cache ({}): {}", check.change, check.detail)),
             )
             .collect();
+        if let Some(platform) = platform.filter(|platform| platform.arch() != image.architecture) {
+            errors.push(format!(
+                "platform: the engine built a {} image for --platform {}: the Dockerfile's \
+                 final stage must not pin a platform",
+                image.architecture,
+                platform.name()
+            ));
+        }
+        if emulated
+            && errors
+                .iter()
+                .any(|error| error.contains("exec format error"))
+        {
+            errors.push(format!("emulation: {EMULATION_HINT}"));
+        }
         let mut largest_layers = Vec::new();
         if let Err(over) = budget::check(image.size, budget_bytes) {
             errors.push(format!("size: {over}"));
             largest_layers = engine
-                .largest_layers(&sh, &tag)?
+                .largest_layers(sh, tag)?
                 .into_iter()
                 .take(5)
                 .map(|(bytes, created_by)| Layer { bytes, created_by })
@@ -110,14 +201,16 @@ impl flags::Docker {
         } else {
             "cli"
         };
-        let report = Report {
+        Ok(Report {
             ok: errors.is_empty(),
-            image: tag.clone(),
+            image: tag.to_owned(),
             image_id: image.id.clone(),
             engine: engine.program.clone(),
             runtime: project.docker.runtime.clone(),
             bin: project.bin.clone(),
             kind: kind.to_owned(),
+            platform: format!("linux/{}", image.architecture),
+            emulated,
             profile: self
                 .profile
                 .clone()
@@ -132,20 +225,7 @@ impl flags::Docker {
             cache_checks,
             largest_layers,
             errors,
-        };
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", report.human());
-        }
-        if !report.ok {
-            bail!(
-                "{} check(s) failed:\n  {}",
-                report.errors.len(),
-                report.errors.join("\n  ")
-            );
-        }
-        Ok(())
+        })
     }
 
     /// Everything `build` passes but the tag and the context.
@@ -264,6 +344,11 @@ pub fn first_errors(log: &[String]) -> String {
         .collect()
 }
 
+/// Running a foreign platform's binaries needs qemu-user registered with binfmt_misc.
+const EMULATION_HINT: &str = "this host cannot run binaries of that platform: register \
+     qemu-user with binfmt_misc (Debian/Ubuntu: `apt-get install qemu-user-static binfmt-support`; \
+     Docker Desktop has it; elsewhere `docker run --privileged --rm tonistiigi/binfmt --install arm64,amd64`)";
+
 /// What to do about the build failures that have a known cause.
 pub fn build_hint(log: &str) -> String {
     let hints = [
@@ -299,6 +384,7 @@ pub fn build_hint(log: &str) -> String {
             "the Dockerfile's planner (docker/recipe.sh) refused the project: its message is \
              above",
         ),
+        ("exec format error", EMULATION_HINT),
         (
             "Cannot connect to the Docker daemon",
             "start the Docker daemon, or point DOCKER_HOST at a running engine",

@@ -1,14 +1,15 @@
-//! Is a binary statically linked? An ELF executable that asks for a program interpreter
-//! (a `PT_INTERP` header, e.g. /lib/ld-musl-x86_64.so.1) needs a dynamic loader and libc in the
-//! image; a static one (including static-pie, musl's default) has none. Also finds a section by
-//! name (cargo-auditable's `.dep-v0`).
+//! Is a binary statically linked, and for which CPU? An ELF executable that asks for a program
+//! interpreter (a `PT_INTERP` header, e.g. /lib/ld-musl-x86_64.so.1) needs a dynamic loader and
+//! libc in the image; a static one (including static-pie, musl's default) has none. Also finds a
+//! section by name (cargo-auditable's `.dep-v0`).
 
 use anyhow::{bail, ensure};
 
 const PT_INTERP: u32 = 3;
+const EM_X86_64: u16 = 62;
+const EM_AARCH64: u16 = 183;
 
-/// `Ok(Some(interpreter))` for a dynamic executable, `Ok(None)` for a static one.
-pub fn interpreter(elf: &[u8]) -> anyhow::Result<Option<String>> {
+fn check_header(elf: &[u8]) -> anyhow::Result<()> {
     ensure!(
         elf.len() >= 64 && elf[..4] == *b"\x7fELF",
         "not an ELF file"
@@ -17,6 +18,23 @@ pub fn interpreter(elf: &[u8]) -> anyhow::Result<Option<String>> {
         elf[4] == 2 && elf[5] == 1,
         "not a 64-bit little-endian ELF file"
     );
+    Ok(())
+}
+
+/// The CPU the executable is for (`e_machine`), named as image platforms name it: `amd64`,
+/// `arm64`, or `ELF machine <number>` for any other.
+pub fn architecture(elf: &[u8]) -> anyhow::Result<String> {
+    check_header(elf)?;
+    Ok(match u16::from_le_bytes([elf[0x12], elf[0x13]]) {
+        EM_X86_64 => "amd64".to_owned(),
+        EM_AARCH64 => "arm64".to_owned(),
+        other => format!("ELF machine {other}"),
+    })
+}
+
+/// `Ok(Some(interpreter))` for a dynamic executable, `Ok(None)` for a static one.
+pub fn interpreter(elf: &[u8]) -> anyhow::Result<Option<String>> {
+    check_header(elf)?;
     let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
     let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
     let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
@@ -162,6 +180,16 @@ mod tests {
         let bytes = elf(&[(1, 0, 0), (3, offset, path.len() as u64)], path);
         let found = interpreter(&bytes).unwrap();
         assert_eq!(found.as_deref(), Some("/lib/ld-musl-x86_64.so.1"));
+    }
+
+    #[test]
+    fn names_the_cpu_from_the_machine_field() {
+        let mut bytes = elf(&[], b"");
+        for (machine, name) in [(62u16, "amd64"), (183, "arm64"), (243, "ELF machine 243")] {
+            bytes[0x12..0x14].copy_from_slice(&machine.to_le_bytes());
+            assert_eq!(architecture(&bytes).unwrap(), name);
+        }
+        assert!(architecture(b"MZ").is_err());
     }
 
     #[test]

@@ -132,6 +132,9 @@ impl Engine {
 pub struct Image {
     pub id: String,
     pub size: u64,
+    /// `amd64`, `arm64`, ...: the platform the image was built for.
+    #[serde(default)]
+    pub architecture: String,
     pub config: ImageConfig,
 }
 

@@ -4,6 +4,8 @@ use std::ffi::OsString;
 
 use anyhow::{Context, bail};
 
+use crate::platform::Platform;
+
 pub const HELP: &str = "\
 usage: cargo xtask docker [OPTIONS]
 
@@ -15,6 +17,11 @@ options:
   --no-cache              build without the engine's layer cache
   --builder-image IMAGE   base of the build stages (default: the Dockerfile's BUILDER_IMAGE)
   --runtime-image IMAGE   base of the final stage, for alpine and distroless (mirrors)
+  --platform LIST         build, smoke-test and report each platform in turn: linux/amd64,
+                          linux/arm64 or both, comma-separated (default: the engine's own);
+                          the builder cross-compiles; a foreign platform's smoke test runs
+                          under emulation (qemu-user via binfmt_misc). Several platforms are
+                          tagged <tag>-amd64, <tag>-arm64
   --build-flag ARG        extra argument for the engine's build, repeatable
                           (e.g. --build-flag=--load --build-flag=--cache-from=type=gha)
   --profile NAME          cargo profile to ship (default: the Dockerfile's, `container`;
@@ -43,6 +50,8 @@ pub struct Docker {
     pub runtime_image: Option<String>,
     pub budget: Option<String>,
     pub build_flags: Vec<String>,
+    /// Empty: the engine's default platform, and no `--platform` passed to it.
+    pub platforms: Vec<Platform>,
     pub profile: Option<String>,
     pub check_cache: bool,
     pub check_version_bump: bool,
@@ -67,6 +76,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
             Long("runtime-image") => docker.runtime_image = value(&mut parser, "runtime-image")?,
             Long("budget") => docker.budget = value(&mut parser, "budget")?,
             Long("build-flag") => docker.build_flags.extend(value(&mut parser, "build-flag")?),
+            Long("platform") => {
+                let list = value(&mut parser, "platform")?.unwrap_or_default();
+                docker.platforms = Platform::parse_list(&list)?;
+            }
             Long("profile") => docker.profile = value(&mut parser, "profile")?,
             Long("check-cache") => docker.check_cache = true,
             Long("check-version-bump") => docker.check_version_bump = true,
@@ -102,7 +115,8 @@ mod tests {
         let Command::Docker(docker) = parse_str(
             "docker --engine podman --tag x:1 --no-cache --builder-image b --runtime-image r \
              --budget 6MB --json --build-flag=--load --build-flag --cache-from=type=gha \
-             --profile release --check-cache --check-version-bump",
+             --profile release --check-cache --check-version-bump \
+             --platform linux/amd64,linux/arm64",
         )
         .unwrap() else {
             panic!("not docker")
@@ -116,6 +130,7 @@ mod tests {
         assert_eq!(docker.build_flags, ["--load", "--cache-from=type=gha"]);
         assert_eq!(docker.profile.as_deref(), Some("release"));
         assert!(docker.check_cache && docker.check_version_bump);
+        assert_eq!(docker.platforms, [Platform::Amd64, Platform::Arm64]);
     }
 
     #[test]
@@ -127,6 +142,10 @@ mod tests {
             ),
             ("docker --frobnicate", "invalid option '--frobnicate'"),
             ("docker --tag", "--tag needs a value"),
+            (
+                "docker --platform linux/s390x",
+                "unsupported platform \"linux/s390x\"",
+            ),
             (
                 "docker --check-version-bump",
                 "--check-version-bump needs --check-cache",

@@ -8,6 +8,7 @@ mod elf;
 mod engine;
 mod flags;
 mod graph;
+mod platform;
 mod project;
 mod report;
 mod sbom;

@@ -17,6 +17,10 @@ pub struct Report {
     pub bin: String,
     /// "service" when the image has a HEALTHCHECK, else "cli".
     pub kind: String,
+    /// `linux/amd64`, `linux/arm64`: the image's platform.
+    pub platform: String,
+    /// The smoke test ran under emulation (qemu-user): the platform is not this host's.
+    pub emulated: bool,
     /// The cargo profile the image was built with.
     pub profile: String,
     pub build_seconds: f64,
@@ -64,6 +68,16 @@ impl Report {
             "size     {} of {} budget ({percent:.0}%)",
             format_size(self.image_bytes),
             format_size(self.budget_bytes)
+        );
+        let _ = writeln!(
+            out,
+            "platform {}{}",
+            self.platform,
+            if self.emulated {
+                " (cross-compiled; smoke test under emulation)"
+            } else {
+                ""
+            }
         );
         if let Some(bytes) = self.binary_bytes {
             let _ = writeln!(out, "binary   {} ({})", self.bin, format_size(bytes));
@@ -125,6 +139,8 @@ mod tests {
             runtime: "scratch".into(),
             bin: "demo".into(),
             kind: "service".into(),
+            platform: "linux/arm64".into(),
+            emulated: true,
             profile: "container".into(),
             build_seconds: 12.34,
             compiled: vec!["demo".into()],
@@ -166,6 +182,7 @@ mod tests {
         let expected = "\
 image    demo:0.1.0 (scratch, service)
 size     3.48 MB of 3.00 MB budget (116%)
+platform linux/arm64 (cross-compiled; smoke test under emulation)
 binary   demo (3.25 MB)
 sbom     97 crates
 build    12.3 s (profile container, 1 crate compiled)
@@ -185,6 +202,7 @@ FAILED
         assert_eq!(json["ok"], false);
         assert_eq!(json["image_bytes"], 3_475_959);
         assert_eq!(json["sbom_crates"], 97);
+        assert_eq!(json["platform"], "linux/arm64");
         assert_eq!(json["steps"][1]["name"], "stop");
         assert_eq!(json["largest_layers"][0]["bytes"], 3_253_824);
         assert_eq!(json["cache_checks"][0]["compiled"][0], "demo");

@@ -218,11 +218,20 @@ impl Smoke<'_> {
         let bytes = std::fs::read(&local)?;
         if let Some(interpreter) = elf::interpreter(&bytes)? {
             bail!(
-                "{path} is dynamically linked (needs {interpreter}): build for \
-                 x86_64-unknown-linux-musl with target-feature=+crt-static"
+                "{path} is dynamically linked (needs {interpreter}): build for the platform's \
+                 musl target with target-feature=+crt-static"
             );
         }
-        let detail = format!("{path}, {}, static", format_size(bytes.len() as u64));
+        let (arch, platform) = (elf::architecture(&bytes)?, &self.image.architecture);
+        ensure!(
+            platform.is_empty() || arch == *platform,
+            "{path} is an {arch} binary in a {platform} image: the builder must compile for \
+             the target platform (TARGETARCH), not for the machine it runs on"
+        );
+        let detail = format!(
+            "{path}, {arch}, {}, static",
+            format_size(bytes.len() as u64)
+        );
         Ok((bytes, detail))
     }
 
