@@ -4,7 +4,8 @@
 //! Needs a Docker engine: runs when `RUST_ALPINE_DOCKER=1` (CI sets it, and `cargo xtask test`
 //! refuses to run in CI without it), skips with a notice otherwise. `DOCKER` picks the engine
 //! binary; `RUST_ALPINE_BUILDER_IMAGE` replaces the Dockerfile's builder image (an air-gapped
-//! builder, a mirror).
+//! builder, a mirror), and `RUST_ALPINE_BUILDER_IMAGE_MULTIARCH` the one of the linux/arm64 test
+//! (a builder that can also cross-compile for aarch64; the host needs qemu-user in binfmt_misc).
 
 use std::{
     env, fs,
@@ -72,7 +73,9 @@ fn xtask_docker(project: &Rendered, args: &[&str]) -> Output {
         .current_dir(&project.path)
         .env("CARGO_TARGET_DIR", support::rendered_target_dir())
         .env("DOCKER", engine());
-    if let Ok(image) = env::var("RUST_ALPINE_BUILDER_IMAGE") {
+    if let Ok(image) = env::var("RUST_ALPINE_BUILDER_IMAGE")
+        && !args.contains(&"--builder-image")
+    {
         command.args(["--builder-image", &image]);
     }
     // Build output streams to stderr: pass it through as it comes, so that CI logs show it,
@@ -278,6 +281,78 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
             .unwrap()
             .contains(name.as_str()),
         "{report:#}"
+    );
+    assert_eq!(leftover_containers(), "");
+}
+
+/// The builder of the linux/arm64 test: `RUST_ALPINE_BUILDER_IMAGE_MULTIARCH`, else the
+/// Dockerfile's (the official rust image, which gets the target from rustup). An air-gapped
+/// x86_64-only `RUST_ALPINE_BUILDER_IMAGE` cannot build arm64: then the variable is required.
+fn multiarch_builder() -> Option<String> {
+    let fix = "build the offline one with ../shared/offline-builder/ensure-qemu-aarch64.sh and \
+               ../shared/offline-builder/build-aarch64.sh (it prints \
+               local/rust-musl-builder:1.96-bookworm-multiarch), then set \
+               RUST_ALPINE_BUILDER_IMAGE_MULTIARCH to it";
+    match env::var("RUST_ALPINE_BUILDER_IMAGE_MULTIARCH") {
+        Ok(image) if !image.is_empty() => {
+            let found = Command::new(engine())
+                .args(["image", "inspect", "--format", "ok", &image])
+                .output()
+                .is_ok_and(|output| output.status.success());
+            assert!(
+                found,
+                "builder image {image} (RUST_ALPINE_BUILDER_IMAGE_MULTIARCH) is not in the \
+                 engine: pull it, or {fix}"
+            );
+            Some(image)
+        }
+        _ => {
+            assert!(
+                env::var("RUST_ALPINE_BUILDER_IMAGE").is_err(),
+                "RUST_ALPINE_BUILDER_IMAGE is set but RUST_ALPINE_BUILDER_IMAGE_MULTIARCH is not: \
+                 the linux/arm64 test needs a builder with the aarch64 musl target and a cross C \
+                 toolchain: {fix}"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn arm64_service_cross_compiles_and_runs_under_emulation() {
+    if !enabled("arm64_service_cross_compiles_and_runs_under_emulation") {
+        return;
+    }
+    let builder = multiarch_builder();
+    let _heavy = heavy();
+    let e2e = E2e::render("service", "e2e-arm64");
+    let (project, name) = (&e2e.project, &e2e.name);
+    let mut args = vec!["--platform", "linux/arm64", "--check-cache"];
+    if let Some(builder) = &builder {
+        args.extend(["--builder-image", builder]);
+    }
+
+    let output = step(
+        "e2e-arm64",
+        "cargo xtask docker --platform linux/arm64 --check-cache",
+        || Ok(xtask_docker(project, &args)),
+    );
+    let report = parse_report(&output);
+    assert!(output.status.success(), "{report:#}");
+    assert_good_report(&report, name, "service");
+    assert_eq!(report["platform"], "linux/arm64");
+    // On an x86_64 host the smoke test ran the arm64 binary under qemu-user.
+    assert_eq!(report["emulated"], cfg!(not(target_arch = "aarch64")));
+    // The ELF machine of the binary in the image: AArch64, statically linked.
+    let binary = detail(&report, "binary");
+    assert!(binary.contains(", arm64, "), "{binary}");
+    assert!(binary.ends_with(", static"), "{binary}");
+    assert_eq!(step_names(&report)[5..], ["healthy", "GET /health", "stop"]);
+    assert!(detail(&report, "stop").ends_with("exit 0"));
+    // The dependency cache is per platform: a source-only change compiles this crate alone.
+    assert_eq!(
+        cache_checks("e2e-arm64", &report),
+        [("touch", vec![]), ("source", vec![name.as_str()])]
     );
     assert_eq!(leftover_containers(), "");
 }
