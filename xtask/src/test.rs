@@ -60,6 +60,8 @@ struct Docker {
     enabled: bool,
     engine: String,
     builder_image: Option<String>,
+    /// The linux/arm64 test's builder (cross-compiles for aarch64 too).
+    multiarch_image: Option<String>,
 }
 
 impl Docker {
@@ -70,6 +72,9 @@ impl Docker {
             builder_image: env::var("RUST_ALPINE_BUILDER_IMAGE")
                 .ok()
                 .filter(|image| !image.is_empty()),
+            multiarch_image: env::var("RUST_ALPINE_BUILDER_IMAGE_MULTIARCH")
+                .ok()
+                .filter(|image| !image.is_empty()),
         }
     }
 
@@ -77,10 +82,15 @@ impl Docker {
         if !self.enabled {
             return "skipped (set RUST_ALPINE_DOCKER=1 to build and run the images)".to_owned();
         }
-        let image = match &self.builder_image {
+        let mut image = match &self.builder_image {
             Some(image) => format!("builder image {image} (RUST_ALPINE_BUILDER_IMAGE)"),
             None => "the Dockerfile's builder image".to_owned(),
         };
+        if let Some(multiarch) = &self.multiarch_image {
+            image.push_str(&format!(
+                ", arm64 builder image {multiarch} (RUST_ALPINE_BUILDER_IMAGE_MULTIARCH)"
+            ));
+        }
         format!("enabled (engine: {} ($DOCKER), {image})", self.engine)
     }
 }
