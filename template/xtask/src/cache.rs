@@ -1,18 +1,17 @@
 //! `--check-cache`: proves, on a copy of the build context, that the image's layer cache does
 //! its job. The user's tree is never touched.
 
-use std::{fs, path::Path, time::Instant};
+use std::{fs, path::Path};
 
 use anyhow::{Context, bail};
-use serde::Serialize;
 use xshell::{Shell, cmd};
 
 use crate::{
-    docker::Builder,
     edit::{bump_patch, copy_tree, set_locked_version, set_version},
+    engine::Builder,
     graph,
     project::{self, Project},
-    smoke,
+    report::Check,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,38 +36,16 @@ impl Change {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct CacheCheck {
-    pub change: String,
-    pub ok: bool,
-    pub seconds: f64,
-    /// The crates cargo compiled in the rebuild, from the engine's plain progress log.
-    pub compiled: Vec<String>,
-    pub detail: String,
-}
-
-pub fn check(
-    builder: &Builder,
-    sh: &Shell,
-    project: &Project,
-    changes: &[Change],
-) -> Vec<CacheCheck> {
+pub fn check(builder: &Builder, sh: &Shell, project: &Project, changes: &[Change]) -> Vec<Check> {
     changes
         .iter()
         .map(|&change| {
-            let started = Instant::now();
             let mut compiled = Vec::new();
-            let result = rebuild(builder, sh, project, change, &mut compiled);
-            CacheCheck {
-                change: change.name().to_owned(),
-                ok: result.is_ok(),
-                seconds: started.elapsed().as_secs_f64(),
-                compiled,
-                detail: match result {
-                    Ok(detail) => detail,
-                    Err(error) => format!("{error:#}"),
-                },
-            }
+            let mut check = Check::timed(change.name(), || {
+                rebuild(builder, sh, project, change, &mut compiled)
+            });
+            check.compiled = Some(compiled);
+            check
         })
         .collect()
 }
@@ -116,7 +93,9 @@ fn rebuild(
             })?;
         if change != Change::Touch {
             // The rebuilt image must run the changed build, not a cached one.
-            let printed = smoke::run_once(builder.engine, sh, &tag, &["--version"])
+            let printed = builder
+                .engine
+                .run_once(sh, &tag, &["--version"])
                 .context("running the rebuilt image")?;
             let expected = format!("{} {version}", project.name);
             if printed.trim() != expected {

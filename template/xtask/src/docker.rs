@@ -1,19 +1,14 @@
 //! `cargo xtask docker`: build the image, smoke-test it, check its size budget, report.
 
-use std::{
-    io::{BufRead, BufReader, Write},
-    path::Path,
-    process::{Command, Stdio},
-    time::Instant,
-};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::{
     budget,
     cache::{self, Change},
-    engine::{Engine, Flavor},
+    engine::{self, Builder, EMULATION_HINT, Engine, Flavor},
     flags,
     platform::Platform,
     project,
@@ -48,7 +43,7 @@ impl flags::Docker {
             .clone()
             .unwrap_or_else(|| format!("{}:{}", project.name, project.version));
         let args = self.build_args(&engine, &project)?;
-        smoke::remove_containers_on_ctrl_c();
+        engine::remove_containers_on_ctrl_c();
 
         // One platform at a time: an image store without containerd (Docker's classic one,
         // and buildx's --load) holds one platform per tag, and every platform is smoke-tested.
@@ -168,7 +163,7 @@ impl flags::Docker {
                 cache_checks
                     .iter()
                     .filter(|check| !check.ok)
-                    .map(|check| format!("cache ({}): {}", check.change, check.detail)),
+                    .map(|check| format!("cache ({}): {}", check.name, check.detail)),
             )
             .collect();
         if let Some(platform) = platform.filter(|platform| platform.arch() != image.architecture) {
@@ -265,176 +260,5 @@ impl flags::Docker {
         }
         args.extend(self.build_flags.iter().cloned());
         Ok(args)
-    }
-}
-
-/// Builds images with the engine, always with the same arguments.
-pub struct Builder<'a> {
-    pub engine: &'a Engine,
-    pub sh: &'a Shell,
-    pub args: Vec<String>,
-}
-
-impl Builder<'_> {
-    /// Builds the context `dir` as `tag`, streaming the engine's output to stderr (stdout is
-    /// kept for `--json`); returns that output. Failures people hit most get a hint.
-    pub fn build(&self, dir: &Path, tag: &str) -> anyhow::Result<Vec<String>> {
-        let (program, args) = (&self.engine.program, &self.args);
-        eprintln!(
-            "$ {program} build --tag {tag} {} {}",
-            args.join(" "),
-            dir.display()
-        );
-        let mut command: Command = cmd!(self.sh, "{program} build --tag {tag} {args...} {dir}")
-            .env("DOCKER_BUILDKIT", "1")
-            .into();
-        let mut child = command
-            .stdout(Stdio::from(std::io::stderr()))
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running `{program} build`"))?;
-        let mut log = Vec::new();
-        let mut stderr = std::io::stderr();
-        for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
-            let line = line?;
-            let _ = writeln!(stderr, "{line}");
-            log.push(line);
-        }
-        let status = child.wait()?;
-        if !status.success() {
-            bail!(
-                "`{program} build` failed ({status}){}{}",
-                first_errors(&log),
-                build_hint(&log.join("\n"))
-            );
-        }
-        Ok(log)
-    }
-
-    /// Removes an image by tag or id, unless the engine refuses (it is still in use).
-    pub fn remove_image(&self, image: &str) {
-        let program = &self.engine.program;
-        let _ = cmd!(self.sh, "{program} rmi {image}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .ignore_status()
-            .run();
-    }
-}
-
-/// The first lines of the log that report an error (cargo's, a compiler's, the planner's),
-/// without BuildKit's step prefix: the failure itself, not only that the build failed.
-pub fn first_errors(log: &[String]) -> String {
-    let errors: Vec<&str> = log
-        .iter()
-        .map(|line| match line.split_once(' ') {
-            Some((step, rest)) if step.starts_with('#') => rest
-                .split_once(' ')
-                .filter(|(time, _)| time.parse::<f64>().is_ok())
-                .map_or(rest, |(_, text)| text),
-            _ => line.as_str(),
-        })
-        .filter(|text| text.trim_start().starts_with("error"))
-        .take(3)
-        .collect();
-    errors
-        .iter()
-        .map(|text| format!("\n  {}", text.trim()))
-        .collect()
-}
-
-/// Running a foreign platform's binaries needs qemu-user registered with binfmt_misc.
-const EMULATION_HINT: &str = "this host cannot run binaries of that platform: register \
-     qemu-user with binfmt_misc (Debian/Ubuntu: `apt-get install qemu-user-static binfmt-support`; \
-     Docker Desktop has it; elsewhere `docker run --privileged --rm tonistiigi/binfmt --install arm64,amd64`)";
-
-/// What to do about the build failures that have a known cause.
-pub fn build_hint(log: &str) -> String {
-    let hints = [
-        (
-            "buildx component is missing",
-            "this docker client needs the buildx plugin for BuildKit: install it \
-             (docker-buildx-plugin) or use a client with BuildKit built in (DOCKER=/usr/bin/docker)",
-        ),
-        (
-            "legacy builder is deprecated",
-            "the legacy builder cannot build this Dockerfile (RUN --mount, stage ARGs): \
-             enable BuildKit (install the buildx plugin)",
-        ),
-        (
-            "pull access denied",
-            "a base image cannot be pulled: pass one that exists locally or on your mirror \
-             with --builder-image / --runtime-image",
-        ),
-        (
-            "failed to resolve source metadata",
-            "a base image cannot be pulled: pass one that exists locally or on your mirror \
-             with --builder-image / --runtime-image",
-        ),
-        (
-            // cargo 1.96: "cannot update the lock file ... because --locked was passed to
-            // prevent this"; older: "needs to be updated but --locked was passed".
-            "--locked was passed",
-            "Cargo.lock does not match Cargo.toml: run `cargo update --workspace` (or any \
-             `cargo build`) on the host and commit Cargo.lock",
-        ),
-        (
-            "recipe.sh: error:",
-            "the Dockerfile's planner (docker/recipe.sh) refused the project: its message is \
-             above",
-        ),
-        ("exec format error", EMULATION_HINT),
-        (
-            "Cannot connect to the Docker daemon",
-            "start the Docker daemon, or point DOCKER_HOST at a running engine",
-        ),
-    ];
-    hints
-        .iter()
-        .filter(|(needle, _)| log.contains(needle))
-        .map(|(_, hint)| format!("\nhint: {hint}"))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_first_errors_are_quoted_without_buildkit_prefixes() {
-        let log: Vec<String> = [
-            "#16 0.401 error: failed to select a version for the requirement `core = \"^0.3\"`",
-            "#16 0.401 candidate versions found which didn't match: 0.3.1-check.1",
-            "   error[E0425]: cannot find value `x` in this scope",
-            "#16 ERROR: executor failed running [/bin/sh -c cargo build]: exit code: 101",
-            "error: could not compile `demo`",
-            "error: a fourth one",
-        ]
-        .map(String::from)
-        .to_vec();
-        assert_eq!(
-            first_errors(&log),
-            "\n  error: failed to select a version for the requirement `core = \"^0.3\"`\
-             \n  error[E0425]: cannot find value `x` in this scope\
-             \n  error: could not compile `demo`"
-        );
-    }
-
-    #[test]
-    fn known_build_failures_get_a_hint() {
-        let log = "ERROR: BuildKit is enabled but the buildx component is missing or broken.";
-        assert!(build_hint(log).contains("DOCKER=/usr/bin/docker"));
-        for log in [
-            "error: the lock file /build/Cargo.lock needs to be updated but --locked was passed",
-            "error: cannot update the lock file /build/Cargo.lock because --locked was passed \
-             to prevent this",
-        ] {
-            assert!(build_hint(log).contains("commit Cargo.lock"), "{log}");
-        }
-        assert_eq!(
-            build_hint("error[E0425]: cannot find value `x` in this scope"),
-            ""
-        );
     }
 }

@@ -1,7 +1,14 @@
-//! The container engine (docker, or podman): which program, is it usable, and what it says
-//! about images and containers (`inspect` JSON, parsed with serde).
+//! The container engine (docker, or podman), and every call made to it: which program, is it
+//! usable, building images (with hints for known failures), running and removing containers
+//! (never left behind), and what it says about images and containers (`inspect` JSON, serde).
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Command, Stdio},
+    sync::Mutex,
+};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -102,7 +109,7 @@ impl Engine {
         parse_image(&String::from_utf8_lossy(&output.stdout))
     }
 
-    pub fn container(&self, sh: &Shell, name: &str) -> anyhow::Result<Container> {
+    pub fn container(&self, sh: &Shell, name: &str) -> anyhow::Result<ContainerInfo> {
         let program = &self.program;
         let json = cmd!(sh, "{program} container inspect {name}")
             .quiet()
@@ -181,7 +188,7 @@ impl Image {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Container {
+pub struct ContainerInfo {
     pub state: State,
     #[serde(default)]
     pub network_settings: NetworkSettings,
@@ -225,7 +232,7 @@ pub struct PortBinding {
     pub host_port: String,
 }
 
-impl Container {
+impl ContainerInfo {
     /// The host port published for the container's `port`/tcp.
     pub fn host_port(&self, port: u16) -> Option<u16> {
         let bindings = self
@@ -263,8 +270,8 @@ pub fn parse_image(json: &str) -> anyhow::Result<Image> {
     first(images, "image")
 }
 
-pub fn parse_container(json: &str) -> anyhow::Result<Container> {
-    let containers: Vec<Container> =
+pub fn parse_container(json: &str) -> anyhow::Result<ContainerInfo> {
+    let containers: Vec<ContainerInfo> =
         serde_json::from_str(json).context("reading `container inspect` JSON")?;
     first(containers, "container")
 }
@@ -280,6 +287,297 @@ pub fn parse_history(text: &str) -> Vec<(u64, String)> {
         .collect();
     layers.sort_by_key(|layer| std::cmp::Reverse(layer.0));
     layers
+}
+
+// ---- builds ----
+
+/// Builds images with the engine, always with the same arguments.
+pub struct Builder<'a> {
+    pub engine: &'a Engine,
+    pub sh: &'a Shell,
+    pub args: Vec<String>,
+}
+
+impl Builder<'_> {
+    /// Builds the context `dir` as `tag`, streaming the engine's output to stderr (stdout is
+    /// kept for `--json`); returns that output. Failures people hit most get a hint.
+    pub fn build(&self, dir: &Path, tag: &str) -> anyhow::Result<Vec<String>> {
+        let (program, args) = (&self.engine.program, &self.args);
+        eprintln!(
+            "$ {program} build --tag {tag} {} {}",
+            args.join(" "),
+            dir.display()
+        );
+        let mut command: Command = cmd!(self.sh, "{program} build --tag {tag} {args...} {dir}")
+            .env("DOCKER_BUILDKIT", "1")
+            .into();
+        let mut child = command
+            .stdout(Stdio::from(std::io::stderr()))
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running `{program} build`"))?;
+        let mut log = Vec::new();
+        let mut stderr = std::io::stderr();
+        for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
+            let line = line?;
+            let _ = writeln!(stderr, "{line}");
+            log.push(line);
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!(
+                "`{program} build` failed ({status}){}{}",
+                first_errors(&log),
+                build_hint(&log.join("\n"))
+            );
+        }
+        Ok(log)
+    }
+
+    /// Removes an image by tag or id, unless the engine refuses (it is still in use).
+    pub fn remove_image(&self, image: &str) {
+        let program = &self.engine.program;
+        let _ = cmd!(self.sh, "{program} rmi {image}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .ignore_status()
+            .run();
+    }
+}
+
+/// The first lines of the log that report an error (cargo's, a compiler's, the planner's),
+/// without BuildKit's step prefix: the failure itself, not only that the build failed.
+pub fn first_errors(log: &[String]) -> String {
+    let errors: Vec<&str> = log
+        .iter()
+        .map(|line| match line.split_once(' ') {
+            Some((step, rest)) if step.starts_with('#') => rest
+                .split_once(' ')
+                .filter(|(time, _)| time.parse::<f64>().is_ok())
+                .map_or(rest, |(_, text)| text),
+            _ => line.as_str(),
+        })
+        .filter(|text| text.trim_start().starts_with("error"))
+        .take(3)
+        .collect();
+    errors
+        .iter()
+        .map(|text| format!("\n  {}", text.trim()))
+        .collect()
+}
+
+/// Running a foreign platform's binaries needs qemu-user registered with binfmt_misc.
+pub const EMULATION_HINT: &str = "this host cannot run binaries of that platform: register \
+     qemu-user with binfmt_misc (Debian/Ubuntu: `apt-get install qemu-user-static binfmt-support`; \
+     Docker Desktop has it; elsewhere `docker run --privileged --rm tonistiigi/binfmt --install arm64,amd64`)";
+
+/// What to do about the build failures that have a known cause.
+pub fn build_hint(log: &str) -> String {
+    let hints = [
+        (
+            "buildx component is missing",
+            "this docker client needs the buildx plugin for BuildKit: install it \
+             (docker-buildx-plugin) or use a client with BuildKit built in (DOCKER=/usr/bin/docker)",
+        ),
+        (
+            "legacy builder is deprecated",
+            "the legacy builder cannot build this Dockerfile (RUN --mount, stage ARGs): \
+             enable BuildKit (install the buildx plugin)",
+        ),
+        (
+            "pull access denied",
+            "a base image cannot be pulled: pass one that exists locally or on your mirror \
+             with --builder-image / --runtime-image",
+        ),
+        (
+            "failed to resolve source metadata",
+            "a base image cannot be pulled: pass one that exists locally or on your mirror \
+             with --builder-image / --runtime-image",
+        ),
+        (
+            // cargo 1.96: "cannot update the lock file ... because --locked was passed to
+            // prevent this"; older: "needs to be updated but --locked was passed".
+            "--locked was passed",
+            "Cargo.lock does not match Cargo.toml: run `cargo update --workspace` (or any \
+             `cargo build`) on the host and commit Cargo.lock",
+        ),
+        (
+            "recipe.sh: error:",
+            "the Dockerfile's planner (docker/recipe.sh) refused the project: its message is \
+             above",
+        ),
+        ("exec format error", EMULATION_HINT),
+        (
+            "Cannot connect to the Docker daemon",
+            "start the Docker daemon, or point DOCKER_HOST at a running engine",
+        ),
+    ];
+    hints
+        .iter()
+        .filter(|(needle, _)| log.contains(needle))
+        .map(|(_, hint)| format!("\nhint: {hint}"))
+        .collect()
+}
+
+// ---- containers ----
+
+/// Every container run gets these: what production should use, so the test proves it works.
+pub const LOCKED_DOWN: [&str; 5] = [
+    "--read-only",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+];
+
+/// (engine program, container name) of the containers that exist right now.
+static LIVE: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// On Ctrl-C, removes the containers this process created, then exits 130.
+pub fn remove_containers_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        let live = LIVE.lock().map(|live| live.clone()).unwrap_or_default();
+        if let Ok(sh) = Shell::new() {
+            for (program, name) in &live {
+                let _ = cmd!(sh, "{program} rm --force {name}")
+                    .quiet()
+                    .ignore_stdout()
+                    .ignore_stderr()
+                    .run();
+            }
+        }
+        eprintln!("\ninterrupted: removed {} container(s)", live.len());
+        std::process::exit(130);
+    });
+    if let Err(error) = installed {
+        eprintln!("warning: containers may be left behind on Ctrl-C: {error}");
+    }
+}
+
+/// A container name this process uses: the container is removed when this value is dropped
+/// (and on Ctrl-C).
+pub struct Running<'a> {
+    engine: &'a Engine,
+    sh: &'a Shell,
+    pub name: String,
+}
+
+impl<'a> Running<'a> {
+    pub fn name(engine: &'a Engine, sh: &'a Shell, purpose: &str) -> Running<'a> {
+        let name = format!("xtask-{purpose}-{}", std::process::id());
+        if let Ok(mut live) = LIVE.lock() {
+            live.push((engine.program.clone(), name.clone()));
+        }
+        Running { engine, sh, name }
+    }
+
+    /// Starts `tag` in the background, locked down, with `args` for the engine's `run`.
+    pub fn start(
+        engine: &'a Engine,
+        sh: &'a Shell,
+        purpose: &str,
+        tag: &str,
+        args: &[&str],
+    ) -> anyhow::Result<Running<'a>> {
+        let running = Running::name(engine, sh, purpose);
+        let (program, name) = (&engine.program, &running.name);
+        cmd!(
+            sh,
+            "{program} run --detach --name {name} {LOCKED_DOWN...} {args...} {tag}"
+        )
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+        Ok(running)
+    }
+
+    /// `stop` with the engine's usual 10 s grace period.
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let (program, name) = (&self.engine.program, &self.name);
+        cmd!(self.sh, "{program} stop --time 10 {name}")
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+        Ok(())
+    }
+
+    pub fn logs(&self) -> String {
+        let (program, name) = (&self.engine.program, &self.name);
+        match cmd!(self.sh, "{program} logs {name}")
+            .quiet()
+            .ignore_status()
+            .output()
+        {
+            Ok(output) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            Err(error) => format!("(no logs: {error})"),
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let (program, name) = (&self.engine.program, &self.name);
+        let _ = cmd!(self.sh, "{program} rm --force {name}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .ignore_status()
+            .run();
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|(_, live_name)| live_name != name);
+        }
+    }
+}
+
+impl Engine {
+    /// `run --rm` with the locked-down flags; the output when it exits 0.
+    pub fn run_once(&self, sh: &Shell, tag: &str, args: &[&str]) -> anyhow::Result<String> {
+        let program = &self.program;
+        let container = Running::name(self, sh, "run");
+        let name = &container.name;
+        let output = cmd!(
+            sh,
+            "{program} run --rm --name {name} {LOCKED_DOWN...} {tag} {args...}"
+        )
+        .quiet()
+        .ignore_status()
+        .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!(
+                "`{}` exited with {}; its output:\n{stdout}{stderr}",
+                args.join(" "),
+                output.status
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// The file at `path` in the image `tag`, copied out through a created (never started)
+    /// container.
+    pub fn copy_out(&self, sh: &Shell, tag: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+        let program = &self.program;
+        let container = Running::name(self, sh, "copy");
+        let name = &container.name;
+        cmd!(sh, "{program} create --name {name} {tag}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("creating a container to copy from")?;
+        let dir = sh.create_temp_dir()?;
+        let local = dir.path().join("copied");
+        cmd!(sh, "{program} cp {name}:{path} {local}")
+            .quiet()
+            .run()
+            .with_context(|| format!("copying {path} out of the image"))?;
+        Ok(std::fs::read(&local)?)
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +707,43 @@ mod tests {
         assert_eq!(
             (engine.program.as_str(), engine.flavor),
             ("/usr/bin/docker", Flavor::Docker)
+        );
+    }
+
+    #[test]
+    fn the_first_errors_are_quoted_without_buildkit_prefixes() {
+        let log: Vec<String> = [
+            "#16 0.401 error: failed to select a version for the requirement `core = \"^0.3\"`",
+            "#16 0.401 candidate versions found which didn't match: 0.3.1-check.1",
+            "   error[E0425]: cannot find value `x` in this scope",
+            "#16 ERROR: executor failed running [/bin/sh -c cargo build]: exit code: 101",
+            "error: could not compile `demo`",
+            "error: a fourth one",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            first_errors(&log),
+            "\n  error: failed to select a version for the requirement `core = \"^0.3\"`\
+             \n  error[E0425]: cannot find value `x` in this scope\
+             \n  error: could not compile `demo`"
+        );
+    }
+
+    #[test]
+    fn known_build_failures_get_a_hint() {
+        let log = "ERROR: BuildKit is enabled but the buildx component is missing or broken.";
+        assert!(build_hint(log).contains("DOCKER=/usr/bin/docker"));
+        for log in [
+            "error: the lock file /build/Cargo.lock needs to be updated but --locked was passed",
+            "error: cannot update the lock file /build/Cargo.lock because --locked was passed \
+             to prevent this",
+        ] {
+            assert!(build_hint(log).contains("commit Cargo.lock"), "{log}");
+        }
+        assert_eq!(
+            build_hint("error[E0425]: cannot find value `x` in this scope"),
+            ""
         );
     }
 }

@@ -1,10 +1,10 @@
 //! The outcome of `cargo xtask docker`: a short summary for people, or JSON for CI.
 
-use std::fmt::Write;
+use std::{fmt::Write, time::Instant};
 
 use serde::Serialize;
 
-use crate::{budget::format_size, cache::CacheCheck};
+use crate::budget::format_size;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -31,21 +31,45 @@ pub struct Report {
     pub binary_bytes: Option<u64>,
     /// The crates the binary's embedded dependency list (cargo-auditable) names.
     pub sbom_crates: Option<usize>,
-    pub steps: Vec<Step>,
+    pub steps: Vec<Check>,
     /// `--check-cache`: rebuilds of a changed copy of the context.
-    pub cache_checks: Vec<CacheCheck>,
+    pub cache_checks: Vec<Check>,
     /// Only filled when the image is over budget.
     pub largest_layers: Vec<Layer>,
     /// Every failure, each saying what to do about it.
     pub errors: Vec<String>,
 }
 
+/// One check, reported the same way wherever it comes from: a smoke-test step (`version`,
+/// `stop`, ...) or a `--check-cache` rebuild (`touch`, `source`, `version bump`).
 #[derive(Debug, Serialize)]
-pub struct Step {
+pub struct Check {
     pub name: String,
     pub ok: bool,
+    /// What was found, or what is wrong and how to fix it.
     pub detail: String,
     pub seconds: f64,
+    /// Rebuilds only: the crates cargo compiled, from the engine's plain progress log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiled: Option<Vec<String>>,
+}
+
+impl Check {
+    /// Runs `f` as the check `name`, timing it; its `Ok` text or its error is the detail.
+    pub fn timed(name: &str, f: impl FnOnce() -> anyhow::Result<String>) -> Check {
+        let started = Instant::now();
+        let result = f();
+        Check {
+            name: name.to_owned(),
+            ok: result.is_ok(),
+            detail: match result {
+                Ok(detail) => detail,
+                Err(error) => format!("{error:#}"),
+            },
+            seconds: started.elapsed().as_secs_f64(),
+            compiled: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -110,7 +134,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "{label:<8} {mark} {:<12} {} ({:.1} s)",
-                check.change, check.detail, check.seconds
+                check.name, check.detail, check.seconds
             );
         }
         if !self.largest_layers.is_empty() {
@@ -149,24 +173,26 @@ mod tests {
             binary_bytes: Some(3_253_824),
             sbom_crates: Some(97),
             steps: vec![
-                Step {
+                Check {
                     name: "version".into(),
                     ok: true,
                     detail: "demo 0.1.0".into(),
                     seconds: 0.41,
+                    compiled: None,
                 },
-                Step {
+                Check {
                     name: "stop".into(),
                     ok: false,
                     detail: "took 10.2 s".into(),
                     seconds: 10.2,
+                    compiled: None,
                 },
             ],
-            cache_checks: vec![CacheCheck {
-                change: "source".into(),
+            cache_checks: vec![Check {
+                name: "source".into(),
                 ok: true,
                 seconds: 4.56,
-                compiled: vec!["demo".into()],
+                compiled: Some(vec!["demo".into()]),
                 detail: "1 crate compiled (demo)".into(),
             }],
             largest_layers: vec![Layer {
@@ -206,5 +232,8 @@ FAILED
         assert_eq!(json["steps"][1]["name"], "stop");
         assert_eq!(json["largest_layers"][0]["bytes"], 3_253_824);
         assert_eq!(json["cache_checks"][0]["compiled"][0], "demo");
+        // One shape for every check: rebuilds add what they compiled, smoke steps do not.
+        assert_eq!(json["cache_checks"][0]["name"], "source");
+        assert!(json["steps"][0].get("compiled").is_none());
     }
 }

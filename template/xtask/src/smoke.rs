@@ -4,127 +4,28 @@
 use std::{
     io::{ErrorKind, Read, Write},
     net::TcpStream,
-    sync::Mutex,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail, ensure};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::{
     budget::format_size,
     elf,
-    engine::{Engine, Image},
+    engine::{Engine, Image, Running},
     project::Project,
-    report::Step,
+    report::Check,
     sbom,
 };
-
-/// Every container run gets these: what production should use, so the test proves it works.
-const LOCKED_DOWN: [&str; 5] = [
-    "--read-only",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges",
-];
 
 /// `docker stop` must finish well inside its 10 s grace period: the binary handles SIGTERM.
 const STOP_LIMIT: Duration = Duration::from_secs(2);
 const HEALTHY_LIMIT: Duration = Duration::from_secs(30);
 
-/// (engine program, container name) of the containers that exist right now.
-static LIVE: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-
-/// On Ctrl-C, removes the containers this process created, then exits 130.
-pub fn remove_containers_on_ctrl_c() {
-    let installed = ctrlc::set_handler(|| {
-        let live = LIVE.lock().map(|live| live.clone()).unwrap_or_default();
-        if let Ok(sh) = Shell::new() {
-            for (program, name) in &live {
-                let _ = cmd!(sh, "{program} rm --force {name}")
-                    .quiet()
-                    .ignore_stdout()
-                    .ignore_stderr()
-                    .run();
-            }
-        }
-        eprintln!("\ninterrupted: removed {} container(s)", live.len());
-        std::process::exit(130);
-    });
-    if let Err(error) = installed {
-        eprintln!("warning: containers may be left behind on Ctrl-C: {error}");
-    }
-}
-
-/// A named container that is removed when this value is dropped.
-struct Container<'a> {
-    engine: &'a Engine,
-    sh: &'a Shell,
-    name: String,
-}
-
-impl<'a> Container<'a> {
-    fn name(engine: &'a Engine, sh: &'a Shell, purpose: &str) -> Container<'a> {
-        let name = format!("xtask-{purpose}-{}", std::process::id());
-        if let Ok(mut live) = LIVE.lock() {
-            live.push((engine.program.clone(), name.clone()));
-        }
-        Container { engine, sh, name }
-    }
-
-    fn logs(&self) -> String {
-        let (program, name) = (&self.engine.program, &self.name);
-        match cmd!(self.sh, "{program} logs {name}")
-            .quiet()
-            .ignore_status()
-            .output()
-        {
-            Ok(output) => format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-            Err(error) => format!("(no logs: {error})"),
-        }
-    }
-}
-
-impl Drop for Container<'_> {
-    fn drop(&mut self) {
-        let (program, name) = (&self.engine.program, &self.name);
-        let _ = cmd!(self.sh, "{program} rm --force {name}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .ignore_status()
-            .run();
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|(_, live_name)| live_name != name);
-        }
-    }
-}
-
-/// Runs `f` as a named step, timing it; its `Ok` text or its error becomes the detail.
-fn step(name: &str, f: impl FnOnce() -> anyhow::Result<String>) -> Step {
-    let started = Instant::now();
-    let result = f();
-    let seconds = started.elapsed().as_secs_f64();
-    let (ok, detail) = match result {
-        Ok(detail) => (true, detail),
-        Err(error) => (false, format!("{error:#}")),
-    };
-    Step {
-        name: name.to_owned(),
-        ok,
-        detail,
-        seconds,
-    }
-}
-
 /// What the smoke test found.
 pub struct Outcome {
-    pub steps: Vec<Step>,
+    pub steps: Vec<Check>,
     /// The size of the binary in the image, when it could be read.
     pub binary_bytes: Option<u64>,
     /// The crates its embedded dependency list names (cargo-auditable), when it has one.
@@ -145,24 +46,24 @@ impl Smoke<'_> {
         let mut binary = None;
         let mut sbom_crates = None;
         let mut steps = vec![
-            step("user", || self.user()),
-            step("labels", || self.labels()),
-            step("binary", || {
+            Check::timed("user", || self.user()),
+            Check::timed("labels", || self.labels()),
+            Check::timed("binary", || {
                 let (bytes, detail) = self.binary()?;
                 binary = Some(bytes);
                 Ok(detail)
             }),
         ];
         if let Some(bytes) = &binary {
-            steps.push(step("sbom", || {
+            steps.push(Check::timed("sbom", || {
                 let (count, detail) = sbom::check(bytes)?;
                 sbom_crates = Some(count);
                 Ok(detail)
             }));
         }
         steps.extend([
-            step("version", || self.version()),
-            step("self-check", || self.self_check()),
+            Check::timed("version", || self.version()),
+            Check::timed("self-check", || self.self_check()),
         ]);
         if self.image.config.healthcheck.is_some() {
             steps.extend(self.service());
@@ -201,21 +102,7 @@ impl Smoke<'_> {
         let Some(path) = self.image.binary() else {
             bail!("the image has no ENTRYPOINT: set ENTRYPOINT [\"/<binary>\"]");
         };
-        let (program, tag) = (&self.engine.program, self.tag);
-        let container = Container::name(self.engine, self.sh, "binary");
-        let name = &container.name;
-        cmd!(self.sh, "{program} create --name {name} {tag}")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .context("creating a container to copy the binary from")?;
-        let dir = self.sh.create_temp_dir()?;
-        let local = dir.path().join("binary");
-        cmd!(self.sh, "{program} cp {name}:{path} {local}")
-            .quiet()
-            .run()
-            .with_context(|| format!("copying {path} out of the image"))?;
-        let bytes = std::fs::read(&local)?;
+        let bytes = self.engine.copy_out(self.sh, self.tag, path)?;
         if let Some(interpreter) = elf::interpreter(&bytes)? {
             bail!(
                 "{path} is dynamically linked (needs {interpreter}): build for the platform's \
@@ -236,7 +123,7 @@ impl Smoke<'_> {
     }
 
     fn run_once(&self, args: &[&str]) -> anyhow::Result<String> {
-        run_once(self.engine, self.sh, self.tag, args)
+        self.engine.run_once(self.sh, self.tag, args)
     }
 
     /// Proves the image ships the real binary, not a placeholder from a cached layer.
@@ -259,31 +146,30 @@ impl Smoke<'_> {
     }
 
     /// The service: healthy by its own HEALTHCHECK, answering from the host, stopping fast.
-    fn service(&self) -> Vec<Step> {
+    fn service(&self) -> Vec<Check> {
         let Some(port) = self.image.tcp_port() else {
-            let fail = step("healthy", || {
+            let fail = Check::timed("healthy", || {
                 bail!("the image has a HEALTHCHECK but no EXPOSE")
             });
             return vec![fail];
         };
-        let (program, tag) = (&self.engine.program, self.tag);
-        let container = Container::name(self.engine, self.sh, "service");
-        let name = &container.name;
         let publish = format!("127.0.0.1::{port}");
-        let started = cmd!(
+        let container = match Running::start(
+            self.engine,
             self.sh,
-            "{program} run --detach --name {name} {LOCKED_DOWN...} --publish {publish}
-             --health-interval 1s {tag}"
-        )
-        .quiet()
-        .ignore_stdout()
-        .run();
-        if let Err(error) = started {
-            return vec![step("healthy", || {
-                Err(error).context("starting the service")
-            })];
-        }
-        let healthy = step("healthy", || self.wait_healthy(&container));
+            "service",
+            self.tag,
+            &["--publish", &publish, "--health-interval", "1s"],
+        ) {
+            Ok(container) => container,
+            Err(error) => {
+                return vec![Check::timed("healthy", || {
+                    Err(error).context("starting the service")
+                })];
+            }
+        };
+        let name = &container.name;
+        let healthy = Check::timed("healthy", || self.wait_healthy(&container));
         if !healthy.ok {
             return vec![healthy];
         }
@@ -293,21 +179,18 @@ impl Smoke<'_> {
                 .host_port(port)
                 .with_context(|| format!("port {port} is not published"))
         };
-        let get = step("GET /health", || http_get_health(host_port()?));
+        let get = Check::timed("GET /health", || http_get_health(host_port()?));
         // A client that never finishes its request (slowloris) must not hold up the stop: the
         // service's shutdown deadline closes it. Kept open until the stop below is done.
         let mut held = None;
-        let half_sent = step("half-sent request", || {
+        let half_sent = Check::timed("half-sent request", || {
             let (stream, detail) = open_half_sent_request(host_port()?)?;
             held = Some(stream);
             Ok(detail)
         });
-        let stop = step("stop", || {
+        let stop = Check::timed("stop", || {
             let started = Instant::now();
-            cmd!(self.sh, "{program} stop --time 10 {name}")
-                .quiet()
-                .ignore_stdout()
-                .run()?;
+            container.stop()?;
             let took = started.elapsed();
             let exit_code = self.engine.container(self.sh, name)?.state.exit_code;
             check_stop(took, exit_code)
@@ -316,7 +199,7 @@ impl Smoke<'_> {
         vec![healthy, get, half_sent, stop]
     }
 
-    fn wait_healthy(&self, container: &Container) -> anyhow::Result<String> {
+    fn wait_healthy(&self, container: &Running) -> anyhow::Result<String> {
         let started = Instant::now();
         loop {
             let inspected = self.engine.container(self.sh, &container.name)?;
@@ -350,30 +233,6 @@ impl Smoke<'_> {
             }
         }
     }
-}
-
-/// `docker run --rm` with the locked-down flags; the output when it exits 0.
-pub fn run_once(engine: &Engine, sh: &Shell, tag: &str, args: &[&str]) -> anyhow::Result<String> {
-    let program = &engine.program;
-    let container = Container::name(engine, sh, "run");
-    let name = &container.name;
-    let output = cmd!(
-        sh,
-        "{program} run --rm --name {name} {LOCKED_DOWN...} {tag} {args...}"
-    )
-    .quiet()
-    .ignore_status()
-    .output()?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        bail!(
-            "`{}` exited with {}; its output:\n{stdout}{stderr}",
-            args.join(" "),
-            output.status
-        );
-    }
-    Ok(stdout)
 }
 
 /// `key: value` lines, as the binary's `self-check` prints them.

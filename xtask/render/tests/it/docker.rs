@@ -126,9 +126,9 @@ fn cache_checks<'a>(tag: &str, report: &'a Value) -> Vec<(&'a str, Vec<&'a str>)
             assert_eq!(check["ok"], true, "{check:#}");
             eprintln!(
                 "[{tag}] cache check {}: {} s",
-                check["change"], check["seconds"]
+                check["name"], check["seconds"]
             );
-            (check["change"].as_str().unwrap(), names(&check["compiled"]))
+            (check["name"].as_str().unwrap(), names(&check["compiled"]))
         })
         .collect()
 }
