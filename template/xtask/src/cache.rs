@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
 use crate::{
+    buildlog,
     edit::{bump_patch, copy_tree, set_locked_version, set_version},
     engine::Builder,
     graph,
@@ -81,7 +82,7 @@ fn rebuild(
     let tag = format!("{}:check-cache", project.name);
     let result = (|| {
         let log = builder.build(dir.path(), &tag)?;
-        *compiled = compiled_crates(&log);
+        *compiled = buildlog::compiled_crates(log.iter().map(String::as_str));
         let verdict =
             judge(change, compiled, &project.name, &project.member_names()).map_err(|error| {
                 match error {
@@ -156,18 +157,6 @@ fn nonce() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos())
-}
-
-/// Crate names from cargo's `Compiling <name> v<version>` lines in the engine's log.
-pub fn compiled_crates(log: &[String]) -> Vec<String> {
-    log.iter()
-        .filter_map(|line| {
-            let rest = line.split_once("Compiling ")?.1;
-            let mut words = rest.split_whitespace();
-            let (name, version) = (words.next()?, words.next()?);
-            version.starts_with('v').then(|| name.to_owned())
-        })
-        .collect()
 }
 
 /// Why a rebuild failed: registry crates recompiled (the cause needs a closer look), or not.
@@ -253,20 +242,6 @@ pub fn advice(compiled: &[String], members: &[String], build_only: &[String]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn compiled_crates_come_from_buildkit_and_plain_logs() {
-        let log: Vec<String> = [
-            "#17 0.372    Compiling demo v0.1.0 (/build)",
-            "#14 40.56    Compiling reqwest v0.12.28",
-            "   Compiling tokio v1.54.1",
-            "#17 21.81     Finished `release` profile [optimized] target(s) in 21.51s",
-            "echo Compiling everything",
-        ]
-        .map(String::from)
-        .to_vec();
-        assert_eq!(compiled_crates(&log), ["demo", "reqwest", "tokio"]);
-    }
 
     #[test]
     fn judges_every_change() {

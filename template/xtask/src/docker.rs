@@ -7,8 +7,9 @@ use xshell::Shell;
 
 use crate::{
     budget,
+    buildlog::{self, EMULATION_HINT},
     cache::{self, Change},
-    engine::{self, Builder, EMULATION_HINT, Engine, Flavor},
+    engine::{self, Builder, Engine, Flavor},
     flags,
     platform::Platform,
     project,
@@ -211,7 +212,7 @@ impl flags::Docker {
                 .clone()
                 .unwrap_or_else(|| "container".to_owned()),
             build_seconds,
-            compiled: cache::compiled_crates(&log),
+            compiled: buildlog::compiled_crates(log.iter().map(String::as_str)),
             image_bytes: image.size,
             budget_bytes,
             binary_bytes,

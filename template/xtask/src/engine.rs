@@ -14,6 +14,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use xshell::{Shell, cmd};
 
+use crate::buildlog;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     Docker,
@@ -327,8 +329,8 @@ impl Builder<'_> {
         if !status.success() {
             bail!(
                 "`{program} build` failed ({status}){}{}",
-                first_errors(&log),
-                build_hint(&log.join("\n"))
+                buildlog::first_errors(&log),
+                buildlog::build_hint(&log.join("\n"))
             );
         }
         Ok(log)
@@ -344,80 +346,6 @@ impl Builder<'_> {
             .ignore_status()
             .run();
     }
-}
-
-/// The first lines of the log that report an error (cargo's, a compiler's, the planner's),
-/// without BuildKit's step prefix: the failure itself, not only that the build failed.
-pub fn first_errors(log: &[String]) -> String {
-    let errors: Vec<&str> = log
-        .iter()
-        .map(|line| match line.split_once(' ') {
-            Some((step, rest)) if step.starts_with('#') => rest
-                .split_once(' ')
-                .filter(|(time, _)| time.parse::<f64>().is_ok())
-                .map_or(rest, |(_, text)| text),
-            _ => line.as_str(),
-        })
-        .filter(|text| text.trim_start().starts_with("error"))
-        .take(3)
-        .collect();
-    errors
-        .iter()
-        .map(|text| format!("\n  {}", text.trim()))
-        .collect()
-}
-
-/// Running a foreign platform's binaries needs qemu-user registered with binfmt_misc.
-pub const EMULATION_HINT: &str = "this host cannot run binaries of that platform: register \
-     qemu-user with binfmt_misc (Debian/Ubuntu: `apt-get install qemu-user-static binfmt-support`; \
-     Docker Desktop has it; elsewhere `docker run --privileged --rm tonistiigi/binfmt --install arm64,amd64`)";
-
-/// What to do about the build failures that have a known cause.
-pub fn build_hint(log: &str) -> String {
-    let hints = [
-        (
-            "buildx component is missing",
-            "this docker client needs the buildx plugin for BuildKit: install it \
-             (docker-buildx-plugin) or use a client with BuildKit built in (DOCKER=/usr/bin/docker)",
-        ),
-        (
-            "legacy builder is deprecated",
-            "the legacy builder cannot build this Dockerfile (RUN --mount, stage ARGs): \
-             enable BuildKit (install the buildx plugin)",
-        ),
-        (
-            "pull access denied",
-            "a base image cannot be pulled: pass one that exists locally or on your mirror \
-             with --builder-image / --runtime-image",
-        ),
-        (
-            "failed to resolve source metadata",
-            "a base image cannot be pulled: pass one that exists locally or on your mirror \
-             with --builder-image / --runtime-image",
-        ),
-        (
-            // cargo 1.96: "cannot update the lock file ... because --locked was passed to
-            // prevent this"; older: "needs to be updated but --locked was passed".
-            "--locked was passed",
-            "Cargo.lock does not match Cargo.toml: run `cargo update --workspace` (or any \
-             `cargo build`) on the host and commit Cargo.lock",
-        ),
-        (
-            "recipe.sh: error:",
-            "the Dockerfile's planner (docker/recipe.sh) refused the project: its message is \
-             above",
-        ),
-        ("exec format error", EMULATION_HINT),
-        (
-            "Cannot connect to the Docker daemon",
-            "start the Docker daemon, or point DOCKER_HOST at a running engine",
-        ),
-    ];
-    hints
-        .iter()
-        .filter(|(needle, _)| log.contains(needle))
-        .map(|(_, hint)| format!("\nhint: {hint}"))
-        .collect()
 }
 
 // ---- containers ----
@@ -707,43 +635,6 @@ mod tests {
         assert_eq!(
             (engine.program.as_str(), engine.flavor),
             ("/usr/bin/docker", Flavor::Docker)
-        );
-    }
-
-    #[test]
-    fn the_first_errors_are_quoted_without_buildkit_prefixes() {
-        let log: Vec<String> = [
-            "#16 0.401 error: failed to select a version for the requirement `core = \"^0.3\"`",
-            "#16 0.401 candidate versions found which didn't match: 0.3.1-check.1",
-            "   error[E0425]: cannot find value `x` in this scope",
-            "#16 ERROR: executor failed running [/bin/sh -c cargo build]: exit code: 101",
-            "error: could not compile `demo`",
-            "error: a fourth one",
-        ]
-        .map(String::from)
-        .to_vec();
-        assert_eq!(
-            first_errors(&log),
-            "\n  error: failed to select a version for the requirement `core = \"^0.3\"`\
-             \n  error[E0425]: cannot find value `x` in this scope\
-             \n  error: could not compile `demo`"
-        );
-    }
-
-    #[test]
-    fn known_build_failures_get_a_hint() {
-        let log = "ERROR: BuildKit is enabled but the buildx component is missing or broken.";
-        assert!(build_hint(log).contains("DOCKER=/usr/bin/docker"));
-        for log in [
-            "error: the lock file /build/Cargo.lock needs to be updated but --locked was passed",
-            "error: cannot update the lock file /build/Cargo.lock because --locked was passed \
-             to prevent this",
-        ] {
-            assert!(build_hint(log).contains("commit Cargo.lock"), "{log}");
-        }
-        assert_eq!(
-            build_hint("error[E0425]: cannot find value `x` in this scope"),
-            ""
         );
     }
 }

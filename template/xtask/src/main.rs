@@ -1,6 +1,7 @@
 //! `cargo xtask`: this project's automation, in Rust (see `cargo xtask --help`).
 
 mod budget;
+mod buildlog;
 mod cache;
 mod docker;
 mod edit;

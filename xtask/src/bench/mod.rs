@@ -13,6 +13,10 @@ mod report;
 #[path = "../../../template/xtask/src/budget.rs"]
 #[allow(dead_code, reason = "the bench only formats sizes")]
 mod budget;
+// The crates a build compiled, read from its log as `cargo xtask docker` reads them.
+#[path = "../../../template/xtask/src/buildlog.rs"]
+#[allow(dead_code, reason = "the bench only counts compiled crates")]
+mod buildlog;
 
 use std::{
     env, fs,
@@ -404,7 +408,7 @@ impl<'a> Docker<'a> {
                 images.push(id);
                 let build = Build {
                     seconds,
-                    compiled: report::compiled_crates(&log),
+                    compiled: buildlog::compiled_crates(log.lines()),
                     printed: self.version_output(&tag, &recipe.binary),
                     expected: format!("{APP} {version}"),
                 };

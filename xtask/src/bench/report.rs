@@ -117,22 +117,6 @@ pub(crate) fn profile(part: BenchPart) -> &'static str {
 
 // ---- parsing ----
 
-/// Crate names from cargo's `Compiling NAME vX.Y.Z` lines, as BuildKit's plain progress
-/// (`#12 40.56    Compiling reqwest v0.12.28`) or cargo itself prints them.
-pub(crate) fn compiled_crates(log: &str) -> Vec<String> {
-    log.lines()
-        .filter_map(|line| {
-            let rest = line.split_once("Compiling ")?.1;
-            let mut words = rest.split_whitespace();
-            let (name, version) = (words.next()?, words.next()?);
-            let version = version.strip_prefix('v')?;
-            version
-                .starts_with(|c: char| c.is_ascii_digit())
-                .then(|| name.to_owned())
-        })
-        .collect()
-}
-
 /// The `Id` and `Size` of the one image in `docker image inspect` output.
 pub(crate) fn parse_image(json: &str) -> anyhow::Result<(String, u64)> {
     let value: serde_json::Value =
@@ -817,18 +801,6 @@ mod tests {
         assert_eq!(median(&[]), None);
         assert_eq!(median_and_all(&[9.0, 7.0, 8.0]), "8.0 (9.0, 7.0, 8.0)");
         assert_eq!(median_and_all(&[7.25]), "7.2");
-    }
-
-    #[test]
-    fn compiled_crates_come_from_plain_progress_and_cargo() {
-        let log = "\
-#17 0.372    Compiling bench-app v0.1.0 (/build)
-#14 40.56    Compiling reqwest v0.12.28
-   Compiling tokio v1.54.1
-#9 [builder 5/9] RUN echo Compiling everything
-#12 1.0 warning: Compiling via v
-#20 DONE 12.3s";
-        assert_eq!(compiled_crates(log), ["bench-app", "reqwest", "tokio"]);
     }
 
     #[test]
