@@ -58,14 +58,7 @@ pub fn interpreter(elf: &[u8]) -> anyhow::Result<Option<String>> {
 
 /// The contents of the section `name`, or `None` when the file has no such section.
 pub fn section<'a>(elf: &'a [u8], name: &str) -> anyhow::Result<Option<&'a [u8]>> {
-    ensure!(
-        elf.len() >= 64 && elf[..4] == *b"\x7fELF",
-        "not an ELF file"
-    );
-    ensure!(
-        elf[4] == 2 && elf[5] == 1,
-        "not a 64-bit little-endian ELF file"
-    );
+    check_header(elf)?;
     let field = |at: usize, size: usize| -> anyhow::Result<usize> {
         let Some(bytes) = elf.get(at..at + size) else {
             bail!("truncated ELF section header table");
