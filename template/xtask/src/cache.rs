@@ -4,7 +4,7 @@
 use std::{fs, path::Path};
 
 use anyhow::{Context, bail};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::{
     buildlog,
@@ -142,8 +142,12 @@ fn bump_version(sh: &Shell, project: &Project, dir: &Path, version: &str) -> any
     let bumped = project::members(&project::metadata_json(sh)?)?;
     let lock = dir.join("Cargo.lock");
     let mut text = fs::read_to_string(&lock)?;
-    for (before, after) in project.members.iter().zip(&bumped) {
-        if before.version != after.version {
+    for after in &bumped {
+        let moved = project
+            .members
+            .iter()
+            .any(|before| before.name == after.name && before.version != after.version);
+        if moved {
             text = set_locked_version(&text, &after.name, &after.version)?;
         }
     }
@@ -209,11 +213,7 @@ pub fn judge(
 /// dependency graph (`cargo metadata`, which may need to download crate manifests).
 fn explain(sh: &Shell, project: &Project, compiled: &[String]) -> String {
     let _root = sh.push_dir(&project.root);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let graph = cmd!(sh, "{cargo} metadata --format-version 1 --locked")
-        .quiet()
-        .ignore_stderr()
-        .read()
+    let graph = project::resolved_metadata_json(sh)
         .ok()
         .and_then(|json| graph::Graph::parse(&json).ok());
     let build_only = graph.map(|graph| graph.build_only()).unwrap_or_default();

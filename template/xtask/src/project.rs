@@ -81,11 +81,26 @@ pub fn load(sh: &Shell) -> anyhow::Result<Project> {
 
 /// `cargo metadata --no-deps` of the workspace `sh` is in: no network, no build.
 pub fn metadata_json(sh: &Shell) -> anyhow::Result<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = cargo();
     cmd!(sh, "{cargo} metadata --format-version 1 --no-deps")
         .quiet()
         .read()
         .context("running `cargo metadata`")
+}
+
+/// `cargo metadata` with the resolved dependency graph (it may download crate manifests).
+pub fn resolved_metadata_json(sh: &Shell) -> anyhow::Result<String> {
+    let cargo = cargo();
+    cmd!(sh, "{cargo} metadata --format-version 1 --locked")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .context("running `cargo metadata`")
+}
+
+/// The cargo that runs this xtask, else the one on PATH.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
 /// Every member's name, version and manifest, from `cargo metadata --no-deps` output.
