@@ -83,20 +83,19 @@ fn rebuild(
     let result = (|| {
         let log = builder.build(dir.path(), &tag)?;
         *compiled = buildlog::compiled_crates(log.iter().map(String::as_str));
-        let verdict =
-            judge(change, compiled, &project.name, &project.member_names()).map_err(|error| {
-                match error {
-                    Verdict::Dependencies(message) => {
-                        anyhow::anyhow!("{message}{}", explain(sh, project, compiled))
-                    }
-                    Verdict::Other(error) => error,
-                }
-            })?;
+        let members = project.member_names();
+        let verdict = judge(change, compiled, &project.name, &members).map_err(|message| {
+            let dependencies = compiled.iter().any(|name| !members.contains(name));
+            match change != Change::Touch && dependencies {
+                true => anyhow::anyhow!("{message}{}", explain(sh, project, compiled)),
+                false => anyhow::anyhow!(message),
+            }
+        })?;
         if change != Change::Touch {
             // The rebuilt image must run the changed build, not a cached one.
             let printed = builder
                 .engine
-                .run_once(sh, &tag, &["--version"])
+                .run_once(&[], &tag, &["--version"])
                 .context("running the rebuilt image")?;
             let expected = format!("{} {version}", project.name);
             if printed.trim() != expected {
@@ -108,7 +107,7 @@ fn rebuild(
         }
         Ok(verdict)
     })();
-    builder.remove_image(&tag);
+    builder.engine.remove_image(&tag);
     result
 }
 
@@ -163,13 +162,6 @@ fn nonce() -> u128 {
         .map_or(0, |elapsed| elapsed.as_nanos())
 }
 
-/// Why a rebuild failed: registry crates recompiled (the cause needs a closer look), or not.
-#[derive(Debug)]
-pub enum Verdict {
-    Dependencies(String),
-    Other(anyhow::Error),
-}
-
 /// `package` is the binary's crate; `members` every crate of the workspace, which a change to
 /// the sources may recompile (a library the binary uses, say). Registry crates never may.
 pub fn judge(
@@ -177,27 +169,26 @@ pub fn judge(
     compiled: &[String],
     package: &str,
     members: &[String],
-) -> Result<String, Verdict> {
+) -> Result<String, String> {
     let name = change.name();
     let dependencies: Vec<&str> = compiled
         .iter()
         .map(String::as_str)
         .filter(|crate_name| !members.iter().any(|member| member == crate_name))
         .collect();
-    let other = |message: String| Err(Verdict::Other(anyhow::anyhow!(message)));
     match change {
         Change::Touch if compiled.is_empty() => Ok("nothing compiled".to_owned()),
-        Change::Touch => other(format!(
+        Change::Touch => Err(format!(
             "touching files without changing them recompiled {}: the build is not cached by \
              content (does a COPY take a file that changes on every build?)",
             compiled.join(", ")
         )),
-        _ if !dependencies.is_empty() => Err(Verdict::Dependencies(format!(
+        _ if !dependencies.is_empty() => Err(format!(
             "a {name} recompiled {} dependencies ({}): the dependency layer was not reused",
             dependencies.len(),
             dependencies.join(", ")
-        ))),
-        _ if !compiled.iter().any(|crate_name| crate_name == package) => other(format!(
+        )),
+        _ if !compiled.iter().any(|crate_name| crate_name == package) => Err(format!(
             "a {name} did not recompile {package}: the image would ship a stale binary"
         )),
         _ if compiled.len() == 1 => Ok(format!("1 crate compiled ({package})")),
@@ -249,10 +240,7 @@ mod tests {
             |names: &[&str]| -> Vec<String> { names.iter().map(|name| name.to_string()).collect() };
         let members = crates(&["demo", "core", "xtask"]);
         let judged = |change, compiled: &[&str]| judge(change, &crates(compiled), "demo", &members);
-        let message = |verdict: Result<String, Verdict>| match verdict.unwrap_err() {
-            Verdict::Dependencies(message) => format!("dependencies: {message}"),
-            Verdict::Other(error) => error.to_string(),
-        };
+        let message = |verdict: Result<String, String>| verdict.unwrap_err();
         assert_eq!(judged(Change::Touch, &[]).unwrap(), "nothing compiled");
         assert!(message(judged(Change::Touch, &["demo"])).contains("not cached by content"));
         assert_eq!(
@@ -265,7 +253,7 @@ mod tests {
         );
         let error = message(judged(Change::VersionBump, &["serde", "demo"]));
         assert!(
-            error.starts_with("dependencies: a version bump recompiled 1 dependencies (serde)"),
+            error.starts_with("a version bump recompiled 1 dependencies (serde)"),
             "{error}"
         );
         let error = message(judged(Change::Source, &[]));

@@ -17,6 +17,16 @@ use crate::{
     smoke::{self, Smoke},
 };
 
+/// What the image of every platform is built with.
+struct Shared<'a> {
+    sh: &'a Shell,
+    engine: &'a Engine,
+    project: &'a project::Project,
+    /// Everything the engine's `build` gets but `--platform`, the tag and the context.
+    args: Vec<String>,
+    budget_bytes: u64,
+}
+
 impl flags::Docker {
     pub fn run(self) -> anyhow::Result<()> {
         let sh = Shell::new()?;
@@ -30,12 +40,9 @@ impl flags::Docker {
                 );
             }
         }
-        let engine = Engine::choose(self.engine.clone());
-        engine.check(&sh)?;
-        let budget_text = self
-            .budget
-            .as_deref()
-            .unwrap_or(&project.docker.size_budget);
+        let engine = Engine::choose(self.engine.clone())?;
+        engine.check()?;
+        let budget_text = self.budget.as_deref().unwrap_or(&project.size_budget);
         let budget_bytes = budget::parse_size(budget_text).context(
             "reading size-budget ([workspace.metadata.docker] in Cargo.toml or --budget)",
         )?;
@@ -44,40 +51,38 @@ impl flags::Docker {
             .clone()
             .unwrap_or_else(|| format!("{}:{}", project.name, project.version));
         let args = self.build_args(&engine, &project)?;
-        engine::remove_containers_on_ctrl_c();
+        remove_containers_on_ctrl_c();
 
         // One platform at a time: an image store without containerd (Docker's classic one,
         // and buildx's --load) holds one platform per tag, and every platform is smoke-tested.
         let several = self.platforms.len() > 1;
-        let mut reports = Vec::new();
-        if self.platforms.is_empty() {
-            reports.push(self.image(&sh, &engine, &project, &args, None, &tag, budget_bytes)?);
-        }
-        for &platform in &self.platforms {
-            let tag = if several {
-                format!("{tag}-{}", platform.arch())
-            } else {
-                tag.clone()
-            };
-            let report = self.image(
-                &sh,
-                &engine,
-                &project,
-                &args,
-                Some(platform),
-                &tag,
-                budget_bytes,
-            )?;
-            reports.push(report);
-        }
+        let targets: Vec<(Option<Platform>, String)> = match self.platforms.as_slice() {
+            [] => vec![(None, tag)],
+            [platform] => vec![(Some(*platform), tag)],
+            platforms => platforms
+                .iter()
+                .map(|platform| (Some(*platform), format!("{tag}-{}", platform.arch())))
+                .collect(),
+        };
+        let shared = Shared {
+            sh: &sh,
+            engine: &engine,
+            project: &project,
+            args,
+            budget_bytes,
+        };
+        let reports = targets
+            .into_iter()
+            .map(|(platform, tag)| self.image(&shared, platform, &tag))
+            .collect::<anyhow::Result<Vec<Report>>>()?;
 
         if self.json {
             // One platform: its report, as always; several: one report per platform.
             let json = match reports.as_slice() {
-                [report] => serde_json::to_value(report)?,
+                [report] => report.json(),
                 reports => serde_json::json!({
                     "ok": reports.iter().all(|report| report.ok),
-                    "platforms": reports,
+                    "platforms": reports.iter().map(Report::json).collect::<Vec<_>>(),
                 }),
             };
             println!("{}", serde_json::to_string_pretty(&json)?);
@@ -107,37 +112,38 @@ impl flags::Docker {
 
     /// Builds, smoke-tests and size-checks the image of one platform (`None`: the engine's
     /// default) as `tag`.
-    #[allow(clippy::too_many_arguments)]
     fn image(
         &self,
-        sh: &Shell,
-        engine: &Engine,
-        project: &project::Project,
-        args: &[String],
+        shared: &Shared,
         platform: Option<Platform>,
         tag: &str,
-        budget_bytes: u64,
     ) -> anyhow::Result<Report> {
-        let mut args = args.to_vec();
+        let Shared {
+            sh,
+            engine,
+            project,
+            budget_bytes,
+            ..
+        } = *shared;
+        let mut args = shared.args.clone();
         if let Some(platform) = platform {
             args.extend(["--platform".to_owned(), platform.name()]);
         }
-        let builder = Builder { engine, sh, args };
-        let previous = engine.image(sh, tag).ok().map(|image| image.id);
+        let builder = Builder { engine, args };
+        let previous = engine.image(tag).ok().map(|image| image.id().to_owned());
         let started = Instant::now();
         let log = builder.build(&project.root, tag)?;
         let build_seconds = started.elapsed().as_secs_f64();
 
-        let image = engine.image(sh, tag)?;
-        if let Some(previous) = previous.filter(|previous| *previous != image.id) {
+        let image = engine.image(tag)?;
+        if let Some(previous) = previous.filter(|previous| previous != image.id()) {
             // The tag moved: the image it named is now dangling, unless something else uses
             // it (another tag, a container), in which case the engine refuses and keeps it.
-            builder.remove_image(&previous);
+            engine.remove_image(&previous);
         }
-        let emulated = Platform::parse(&image.architecture).is_ok_and(Platform::emulated);
+        let emulated = Platform::parse(image.architecture()).is_ok_and(Platform::emulated);
         let smoke = Smoke {
             engine,
-            sh,
             tag,
             image: &image,
             project,
@@ -167,11 +173,12 @@ impl flags::Docker {
                     .map(|check| format!("cache ({}): {}", check.name, check.detail)),
             )
             .collect();
-        if let Some(platform) = platform.filter(|platform| platform.arch() != image.architecture) {
+        if let Some(platform) = platform.filter(|platform| platform.arch() != image.architecture())
+        {
             errors.push(format!(
                 "platform: the engine built a {} image for --platform {}: the Dockerfile's \
                  final stage must not pin a platform",
-                image.architecture,
+                image.architecture(),
                 platform.name()
             ));
         }
@@ -183,16 +190,16 @@ impl flags::Docker {
             errors.push(format!("emulation: {EMULATION_HINT}"));
         }
         let mut largest_layers = Vec::new();
-        if let Err(over) = budget::check(image.size, budget_bytes) {
+        if let Err(over) = budget::check(image.size(), budget_bytes) {
             errors.push(format!("size: {over}"));
             largest_layers = engine
-                .largest_layers(sh, tag)?
+                .largest_layers(tag)?
                 .into_iter()
                 .take(5)
                 .map(|(bytes, created_by)| Layer { bytes, created_by })
                 .collect();
         }
-        let kind = if image.config.healthcheck.is_some() {
+        let kind = if image.has_healthcheck() {
             "service"
         } else {
             "cli"
@@ -200,12 +207,12 @@ impl flags::Docker {
         Ok(Report {
             ok: errors.is_empty(),
             image: tag.to_owned(),
-            image_id: image.id.clone(),
+            image_id: image.id().to_owned(),
             engine: engine.program.clone(),
-            runtime: project.docker.runtime.clone(),
+            runtime: project.runtime.clone(),
             bin: project.bin.clone(),
             kind: kind.to_owned(),
-            platform: format!("linux/{}", image.architecture),
+            platform: format!("linux/{}", image.architecture()),
             emulated,
             profile: self
                 .profile
@@ -213,7 +220,7 @@ impl flags::Docker {
                 .unwrap_or_else(|| "container".to_owned()),
             build_seconds,
             compiled: buildlog::compiled_crates(log.iter().map(String::as_str)),
-            image_bytes: image.size,
+            image_bytes: image.size(),
             budget_bytes,
             binary_bytes,
             sbom_crates,
@@ -249,7 +256,7 @@ impl flags::Docker {
             build_arg("BUILDER_IMAGE", image);
         }
         if let Some(image) = &self.runtime_image {
-            if project.docker.runtime == "scratch" {
+            if project.runtime == "scratch" {
                 bail!("--runtime-image does not apply: this project's final stage is FROM scratch");
             }
             build_arg("RUNTIME_IMAGE", image);
@@ -261,5 +268,17 @@ impl flags::Docker {
         }
         args.extend(self.build_flags.iter().cloned());
         Ok(args)
+    }
+}
+
+/// On Ctrl-C, removes the containers this process created, then exits 130.
+fn remove_containers_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        let removed = engine::remove_live_containers();
+        eprintln!("\ninterrupted: removed {removed} container(s)");
+        std::process::exit(130);
+    });
+    if let Err(error) = installed {
+        eprintln!("warning: containers may be left behind on Ctrl-C: {error}");
     }
 }

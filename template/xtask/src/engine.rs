@@ -1,18 +1,17 @@
 //! The container engine (docker, or podman), and every call made to it: which program, is it
 //! usable, building images (with hints for known failures), running and removing containers
-//! (never left behind), and what it says about images and containers (`inspect` JSON, serde).
+//! (never left behind), and what it says about images and containers (`inspect` JSON).
 
 use std::{
-    collections::BTreeMap,
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader},
     path::Path,
-    process::{Command, Stdio},
+    process::{Command, Output, Stdio},
     sync::Mutex,
 };
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
-use xshell::{Shell, cmd};
+use serde_json::Value;
+use xshell::{Cmd, Shell, cmd};
 
 use crate::buildlog;
 
@@ -22,34 +21,55 @@ pub enum Flavor {
     Podman,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Engine {
     pub program: String,
     pub flavor: Flavor,
+    sh: Shell,
+}
+
+/// What a command printed, stdout then stderr.
+fn printed(output: &Output) -> String {
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    )
+}
+
+/// Runs a clean-up command whose failure changes nothing (the thing is gone already).
+fn best_effort(command: Cmd) {
+    let quiet = command.quiet().ignore_stdout().ignore_stderr();
+    let _ = quiet.ignore_status().run();
 }
 
 impl Engine {
     /// `--engine`, else `$DOCKER`, else `docker`.
-    pub fn choose(flag: Option<String>) -> Engine {
-        let program = flag
-            .or_else(|| {
-                std::env::var("DOCKER")
-                    .ok()
-                    .filter(|value| !value.is_empty())
-            })
-            .unwrap_or_else(|| "docker".to_owned());
-        let flavor = if program.rsplit('/').next().unwrap_or("").contains("podman") {
-            Flavor::Podman
-        } else {
-            Flavor::Docker
+    pub fn choose(flag: Option<String>) -> anyhow::Result<Engine> {
+        let from_env = || {
+            std::env::var("DOCKER")
+                .ok()
+                .filter(|value| !value.is_empty())
         };
-        Engine { program, flavor }
+        let program = flag
+            .or_else(from_env)
+            .unwrap_or_else(|| "docker".to_owned());
+        let flavor = match program.rsplit('/').next().unwrap_or("").contains("podman") {
+            true => Flavor::Podman,
+            false => Flavor::Docker,
+        };
+        Ok(Engine {
+            program,
+            flavor,
+            sh: Shell::new()?,
+        })
     }
 
     /// Fails, saying how to fix it, when the engine is missing or its daemon does not answer.
-    pub fn check(&self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn check(&self) -> anyhow::Result<()> {
         let program = &self.program;
-        let output = match cmd!(sh, "{program} version")
+        let output = match cmd!(self.sh, "{program} version")
             .quiet()
             .ignore_status()
             .output()
@@ -63,24 +83,18 @@ impl Engine {
         };
         // Docker prints its client's version even when the daemon is down; a program that is
         // no engine at all (`DOCKER=/bin/true`) prints no version whatever its exit status.
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !looks_like_engine(&stdout) {
+        if !looks_like_engine(&String::from_utf8_lossy(&output.stdout)) {
             bail!(
                 "`{program}` is not a container engine: `{program} version` exited with {} and \
                  printed {:?} instead of Docker's or Podman's version report; point DOCKER (or \
                  --engine) at docker or podman",
                 output.status,
-                format!("{stdout}{stderr}").trim()
+                printed(&output).trim()
             );
         }
         if !output.status.success() {
-            let reason = stderr
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or("no output")
-                .to_owned();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let reason = stderr.trim().lines().last().unwrap_or("no output");
             match self.flavor {
                 Flavor::Docker => bail!(
                     "the Docker daemon is not reachable through `{program}`: {reason}\n\
@@ -95,160 +109,196 @@ impl Engine {
 
     /// The image `tag` names. Says nothing on the terminal: a missing image is an ordinary
     /// answer (the first build), and the engine's complaint is in the error.
-    pub fn image(&self, sh: &Shell, tag: &str) -> anyhow::Result<Image> {
+    pub fn image(&self, tag: &str) -> anyhow::Result<Image> {
         let program = &self.program;
-        let output = cmd!(sh, "{program} image inspect {tag}")
+        let output = cmd!(self.sh, "{program} image inspect {tag}")
             .quiet()
             .ignore_status()
             .output()
             .with_context(|| format!("running `{program} image inspect {tag}`"))?;
         if !output.status.success() {
-            bail!(
-                "inspecting image {tag}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!("inspecting image {tag}: {}", stderr.trim());
         }
         parse_image(&String::from_utf8_lossy(&output.stdout))
     }
 
-    pub fn container(&self, sh: &Shell, name: &str) -> anyhow::Result<ContainerInfo> {
-        let program = &self.program;
-        let json = cmd!(sh, "{program} container inspect {name}")
-            .quiet()
-            .read()
-            .with_context(|| format!("inspecting container {name}"))?;
-        parse_container(&json)
-    }
-
     /// The image's layers, largest first: `(bytes, instruction)`.
-    pub fn largest_layers(&self, sh: &Shell, tag: &str) -> anyhow::Result<Vec<(u64, String)>> {
+    pub fn largest_layers(&self, tag: &str) -> anyhow::Result<Vec<(u64, String)>> {
         let program = &self.program;
         // Go template braces, kept apart so that no template engine mistakes them for its own.
         let format = concat!("{", "{.Size}}\t{", "{.CreatedBy}}");
-        let text = cmd!(
-            sh,
+        let history = cmd!(
+            self.sh,
             "{program} history --no-trunc --human=false --format {format} {tag}"
+        );
+        let text = history
+            .quiet()
+            .read()
+            .with_context(|| format!("listing the layers of {tag}"))?;
+        Ok(parse_history(&text))
+    }
+
+    /// Removes an image by tag or id, unless the engine refuses (it is still in use).
+    pub fn remove_image(&self, image: &str) {
+        let program = &self.program;
+        best_effort(cmd!(self.sh, "{program} rmi {image}"));
+    }
+
+    /// `run --rm` of `tag` with the locked-down flags and `options`, then `args`; the output
+    /// when it exits 0.
+    pub fn run_once(&self, options: &[&str], tag: &str, args: &[&str]) -> anyhow::Result<String> {
+        let program = &self.program;
+        let container = Running::name(self, "run");
+        let name = &container.name;
+        let output = cmd!(
+            self.sh,
+            "{program} run --rm --name {name} {LOCKED_DOWN...} {options...} {tag} {args...}"
         )
         .quiet()
-        .read()
-        .with_context(|| format!("listing the layers of {tag}"))?;
-        Ok(parse_history(&text))
+        .ignore_status()
+        .output()?;
+        if !output.status.success() {
+            let (args, status) = (args.join(" "), output.status);
+            bail!(
+                "`{args}` exited with {status}; its output:\n{}",
+                printed(&output)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The file at `path` in the image `tag`, copied out through a created (never started)
+    /// container.
+    pub fn copy_out(&self, tag: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+        let program = &self.program;
+        let container = Running::name(self, "copy");
+        let name = &container.name;
+        cmd!(self.sh, "{program} create --name {name} {tag}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("creating a container to copy from")?;
+        let dir = self.sh.create_temp_dir()?;
+        let local = dir.path().join("copied");
+        cmd!(self.sh, "{program} cp {name}:{path} {local}")
+            .quiet()
+            .run()
+            .with_context(|| format!("copying {path} out of the image"))?;
+        Ok(std::fs::read(&local)?)
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Image {
-    pub id: String,
-    pub size: u64,
-    /// `amd64`, `arm64`, ...: the platform the image was built for.
-    #[serde(default)]
-    pub architecture: String,
-    pub config: ImageConfig,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ImageConfig {
-    pub user: String,
-    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
-    pub healthcheck: Option<Healthcheck>,
-    pub labels: Option<BTreeMap<String, String>>,
-    pub entrypoint: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct Healthcheck {
-    pub test: Vec<String>,
-}
+/// What `image inspect` says about an image (Docker's and Podman's JSON alike).
+#[derive(Debug)]
+pub struct Image(Value);
 
 impl Image {
+    fn text(&self, pointer: &str) -> &str {
+        self.0
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    pub fn id(&self) -> &str {
+        self.text("/Id")
+    }
+
+    pub fn size(&self) -> u64 {
+        self.0["Size"].as_u64().unwrap_or(0)
+    }
+
+    /// `amd64`, `arm64`, ...: the platform the image was built for ("" when not said).
+    pub fn architecture(&self) -> &str {
+        self.text("/Architecture")
+    }
+
+    pub fn user(&self) -> &str {
+        self.text("/Config/User")
+    }
+
+    /// Root is "", "root", "0" or "0:<group>".
+    pub fn runs_as_root(&self) -> bool {
+        matches!(
+            self.user().split(':').next(),
+            Some("" | "root" | "0") | None
+        )
+    }
+
+    /// A service image has a HEALTHCHECK; a command-line tool has none.
+    pub fn has_healthcheck(&self) -> bool {
+        self.0["Config"]["Healthcheck"].is_object()
+    }
+
     /// The first exposed TCP port: the service's.
     pub fn tcp_port(&self) -> Option<u16> {
-        let ports = self.config.exposed_ports.as_ref()?;
+        let ports = self.0["Config"]["ExposedPorts"].as_object()?;
         ports
             .keys()
             .find_map(|key| key.strip_suffix("/tcp")?.parse().ok())
     }
 
+    pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        let labels = self.0["Config"]["Labels"].as_object().into_iter().flatten();
+        labels.map(|(key, value)| (key.as_str(), value.as_str().unwrap_or("")))
+    }
+
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.config.labels.as_ref()?.get(name).map(String::as_str)
+        self.labels()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
     }
 
     /// The path of the binary the image runs.
     pub fn binary(&self) -> Option<&str> {
-        self.config.entrypoint.as_ref()?.first().map(String::as_str)
-    }
-
-    /// Root is "", "root", "0" or "0:<group>".
-    pub fn runs_as_root(&self) -> bool {
-        let user = self.config.user.split(':').next().unwrap_or("");
-        matches!(user, "" | "root" | "0")
+        self.0["Config"]["Entrypoint"][0].as_str()
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ContainerInfo {
-    pub state: State,
-    #[serde(default)]
-    pub network_settings: NetworkSettings,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct State {
-    pub status: String,
-    pub running: bool,
-    pub exit_code: i64,
-    /// Docker says `Health`, podman 4 `Healthcheck`.
-    #[serde(alias = "Healthcheck")]
-    pub health: Option<Health>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Health {
-    pub status: String,
-    #[serde(default)]
-    pub log: Option<Vec<HealthLog>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthLog {
-    pub exit_code: i64,
-    pub output: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NetworkSettings {
-    pub ports: Option<BTreeMap<String, Option<Vec<PortBinding>>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PortBinding {
-    pub host_port: String,
-}
+/// What `container inspect` says about a container.
+#[derive(Debug)]
+pub struct ContainerInfo(Value);
 
 impl ContainerInfo {
-    /// The host port published for the container's `port`/tcp.
-    pub fn host_port(&self, port: u16) -> Option<u16> {
-        let bindings = self
-            .network_settings
-            .ports
-            .as_ref()?
-            .get(&format!("{port}/tcp"))?;
-        bindings.as_ref()?.first()?.host_port.parse().ok()
+    pub fn status(&self) -> &str {
+        self.0["State"]["Status"].as_str().unwrap_or("")
+    }
+
+    pub fn running(&self) -> bool {
+        self.0["State"]["Running"].as_bool().unwrap_or(false)
+    }
+
+    pub fn exit_code(&self) -> i64 {
+        self.0["State"]["ExitCode"].as_i64().unwrap_or(-1)
+    }
+
+    /// Docker says `Health`, podman 4 `Healthcheck`.
+    fn health(&self) -> &Value {
+        let state = &self.0["State"];
+        if state["Health"].is_object() {
+            &state["Health"]
+        } else {
+            &state["Healthcheck"]
+        }
+    }
+
+    /// `starting`, `healthy`, `unhealthy`; `None` without a HEALTHCHECK.
+    pub fn health_status(&self) -> Option<&str> {
+        self.health()["Status"].as_str()
     }
 
     /// What the last health probe printed, for error messages.
     pub fn last_probe(&self) -> Option<String> {
-        let log = self.state.health.as_ref()?.log.as_ref()?.last()?;
-        Some(format!("exit {}: {}", log.exit_code, log.output.trim()))
+        let log = self.health()["Log"].as_array()?.last()?;
+        let output = log["Output"].as_str().unwrap_or("").trim();
+        Some(format!("exit {}: {output}", log["ExitCode"]))
+    }
+
+    /// The host port published for the container's `port`/tcp.
+    pub fn host_port(&self, port: u16) -> Option<u16> {
+        let bindings = &self.0["NetworkSettings"]["Ports"][format!("{port}/tcp")];
+        bindings[0]["HostPort"].as_str()?.parse().ok()
     }
 }
 
@@ -260,22 +310,22 @@ pub fn looks_like_engine(version_output: &str) -> bool {
         .any(|line| line.trim_start().starts_with("Version:"))
 }
 
-fn first<T>(mut items: Vec<T>, what: &str) -> anyhow::Result<T> {
-    if items.is_empty() {
-        bail!("the engine returned no {what}");
+/// The first object of an `inspect` answer (a JSON array).
+fn first(json: &str, what: &str) -> anyhow::Result<Value> {
+    let mut items: Vec<Value> =
+        serde_json::from_str(json).with_context(|| format!("reading `{what} inspect` JSON"))?;
+    match items.is_empty() {
+        true => bail!("the engine returned no {what}"),
+        false => Ok(items.swap_remove(0)),
     }
-    Ok(items.swap_remove(0))
 }
 
 pub fn parse_image(json: &str) -> anyhow::Result<Image> {
-    let images: Vec<Image> = serde_json::from_str(json).context("reading `image inspect` JSON")?;
-    first(images, "image")
+    first(json, "image").map(Image)
 }
 
 pub fn parse_container(json: &str) -> anyhow::Result<ContainerInfo> {
-    let containers: Vec<ContainerInfo> =
-        serde_json::from_str(json).context("reading `container inspect` JSON")?;
-    first(containers, "container")
+    first(json, "container").map(ContainerInfo)
 }
 
 pub fn parse_history(text: &str) -> Vec<(u64, String)> {
@@ -296,7 +346,6 @@ pub fn parse_history(text: &str) -> Vec<(u64, String)> {
 /// Builds images with the engine, always with the same arguments.
 pub struct Builder<'a> {
     pub engine: &'a Engine,
-    pub sh: &'a Shell,
     pub args: Vec<String>,
 }
 
@@ -304,25 +353,32 @@ impl Builder<'_> {
     /// Builds the context `dir` as `tag`, streaming the engine's output to stderr (stdout is
     /// kept for `--json`); returns that output. Failures people hit most get a hint.
     pub fn build(&self, dir: &Path, tag: &str) -> anyhow::Result<Vec<String>> {
+        self.build_showing(dir, tag, |line| eprintln!("{line}"))
+    }
+
+    /// [`Builder::build`], giving each line of the engine's output to `show`.
+    pub fn build_showing(
+        &self,
+        dir: &Path,
+        tag: &str,
+        mut show: impl FnMut(&str),
+    ) -> anyhow::Result<Vec<String>> {
         let (program, args) = (&self.engine.program, &self.args);
-        eprintln!(
-            "$ {program} build --tag {tag} {} {}",
-            args.join(" "),
-            dir.display()
+        let command = cmd!(
+            self.engine.sh,
+            "{program} build --tag {tag} {args...} {dir}"
         );
-        let mut command: Command = cmd!(self.sh, "{program} build --tag {tag} {args...} {dir}")
-            .env("DOCKER_BUILDKIT", "1")
-            .into();
+        eprintln!("$ {command}");
+        let mut command: Command = command.env("DOCKER_BUILDKIT", "1").into();
         let mut child = command
             .stdout(Stdio::from(std::io::stderr()))
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("running `{program} build`"))?;
         let mut log = Vec::new();
-        let mut stderr = std::io::stderr();
         for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
             let line = line?;
-            let _ = writeln!(stderr, "{line}");
+            show(&line);
             log.push(line);
         }
         let status = child.wait()?;
@@ -334,17 +390,6 @@ impl Builder<'_> {
             );
         }
         Ok(log)
-    }
-
-    /// Removes an image by tag or id, unless the engine refuses (it is still in use).
-    pub fn remove_image(&self, image: &str) {
-        let program = &self.engine.program;
-        let _ = cmd!(self.sh, "{program} rmi {image}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .ignore_status()
-            .run();
     }
 }
 
@@ -362,56 +407,45 @@ pub const LOCKED_DOWN: [&str; 5] = [
 /// (engine program, container name) of the containers that exist right now.
 static LIVE: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
-/// On Ctrl-C, removes the containers this process created, then exits 130.
-pub fn remove_containers_on_ctrl_c() {
-    let installed = ctrlc::set_handler(|| {
-        let live = LIVE.lock().map(|live| live.clone()).unwrap_or_default();
-        if let Ok(sh) = Shell::new() {
-            for (program, name) in &live {
-                let _ = cmd!(sh, "{program} rm --force {name}")
-                    .quiet()
-                    .ignore_stdout()
-                    .ignore_stderr()
-                    .run();
-            }
+/// Removes the containers this process created and has not removed yet (for a Ctrl-C
+/// handler, where no destructor runs); returns how many.
+pub fn remove_live_containers() -> usize {
+    let live = LIVE.lock().map(|live| live.clone()).unwrap_or_default();
+    if let Ok(sh) = Shell::new() {
+        for (program, name) in &live {
+            best_effort(cmd!(sh, "{program} rm --force {name}"));
         }
-        eprintln!("\ninterrupted: removed {} container(s)", live.len());
-        std::process::exit(130);
-    });
-    if let Err(error) = installed {
-        eprintln!("warning: containers may be left behind on Ctrl-C: {error}");
     }
+    live.len()
 }
 
 /// A container name this process uses: the container is removed when this value is dropped
 /// (and on Ctrl-C).
 pub struct Running<'a> {
     engine: &'a Engine,
-    sh: &'a Shell,
     pub name: String,
 }
 
 impl<'a> Running<'a> {
-    pub fn name(engine: &'a Engine, sh: &'a Shell, purpose: &str) -> Running<'a> {
+    pub fn name(engine: &'a Engine, purpose: &str) -> Running<'a> {
         let name = format!("xtask-{purpose}-{}", std::process::id());
         if let Ok(mut live) = LIVE.lock() {
             live.push((engine.program.clone(), name.clone()));
         }
-        Running { engine, sh, name }
+        Running { engine, name }
     }
 
     /// Starts `tag` in the background, locked down, with `args` for the engine's `run`.
     pub fn start(
         engine: &'a Engine,
-        sh: &'a Shell,
         purpose: &str,
         tag: &str,
         args: &[&str],
     ) -> anyhow::Result<Running<'a>> {
-        let running = Running::name(engine, sh, purpose);
+        let running = Running::name(engine, purpose);
         let (program, name) = (&engine.program, &running.name);
         cmd!(
-            sh,
+            engine.sh,
             "{program} run --detach --name {name} {LOCKED_DOWN...} {args...} {tag}"
         )
         .quiet()
@@ -423,88 +457,40 @@ impl<'a> Running<'a> {
     /// `stop` with the engine's usual 10 s grace period.
     pub fn stop(&self) -> anyhow::Result<()> {
         let (program, name) = (&self.engine.program, &self.name);
-        cmd!(self.sh, "{program} stop --time 10 {name}")
-            .quiet()
-            .ignore_stdout()
-            .run()?;
+        let stop = cmd!(self.engine.sh, "{program} stop --time 10 {name}");
+        stop.quiet().ignore_stdout().run()?;
         Ok(())
     }
 
     pub fn logs(&self) -> String {
         let (program, name) = (&self.engine.program, &self.name);
-        match cmd!(self.sh, "{program} logs {name}")
+        match cmd!(self.engine.sh, "{program} logs {name}")
             .quiet()
             .ignore_status()
             .output()
         {
-            Ok(output) => format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
+            Ok(output) => printed(&output),
             Err(error) => format!("(no logs: {error})"),
         }
+    }
+
+    pub fn inspect(&self) -> anyhow::Result<ContainerInfo> {
+        let (program, name) = (&self.engine.program, &self.name);
+        let json = cmd!(self.engine.sh, "{program} container inspect {name}")
+            .quiet()
+            .read()
+            .with_context(|| format!("inspecting container {name}"))?;
+        parse_container(&json)
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         let (program, name) = (&self.engine.program, &self.name);
-        let _ = cmd!(self.sh, "{program} rm --force {name}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .ignore_status()
-            .run();
+        best_effort(cmd!(self.engine.sh, "{program} rm --force {name}"));
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|(_, live_name)| live_name != name);
         }
-    }
-}
-
-impl Engine {
-    /// `run --rm` with the locked-down flags; the output when it exits 0.
-    pub fn run_once(&self, sh: &Shell, tag: &str, args: &[&str]) -> anyhow::Result<String> {
-        let program = &self.program;
-        let container = Running::name(self, sh, "run");
-        let name = &container.name;
-        let output = cmd!(
-            sh,
-            "{program} run --rm --name {name} {LOCKED_DOWN...} {tag} {args...}"
-        )
-        .quiet()
-        .ignore_status()
-        .output()?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!(
-                "`{}` exited with {}; its output:\n{stdout}{stderr}",
-                args.join(" "),
-                output.status
-            );
-        }
-        Ok(stdout)
-    }
-
-    /// The file at `path` in the image `tag`, copied out through a created (never started)
-    /// container.
-    pub fn copy_out(&self, sh: &Shell, tag: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-        let program = &self.program;
-        let container = Running::name(self, sh, "copy");
-        let name = &container.name;
-        cmd!(sh, "{program} create --name {name} {tag}")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .context("creating a container to copy from")?;
-        let dir = sh.create_temp_dir()?;
-        let local = dir.path().join("copied");
-        cmd!(sh, "{program} cp {name}:{path} {local}")
-            .quiet()
-            .run()
-            .with_context(|| format!("copying {path} out of the image"))?;
-        Ok(std::fs::read(&local)?)
     }
 }
 
@@ -528,7 +514,7 @@ mod tests {
     #[test]
     fn reads_what_the_smoke_test_needs_from_an_image() {
         let image = parse_image(IMAGE).unwrap();
-        assert_eq!(image.size, 3_475_959);
+        assert_eq!((image.id(), image.size()), ("sha256:abc", 3_475_959));
         assert_eq!(image.tcp_port(), Some(8080));
         assert_eq!(image.binary(), Some("/demo"));
         assert_eq!(
@@ -536,7 +522,8 @@ mod tests {
             Some("0.1.0")
         );
         assert!(!image.runs_as_root());
-        assert_eq!(image.config.healthcheck.unwrap().test[2], "healthcheck");
+        assert!(image.has_healthcheck());
+        assert_eq!(image.architecture(), "");
     }
 
     #[test]
@@ -545,7 +532,8 @@ mod tests {
                         "ExposedPorts": null, "Entrypoint": ["/x"]}}]"#;
         let image = parse_image(json).unwrap();
         assert_eq!(image.tcp_port(), None);
-        assert!(image.config.healthcheck.is_none());
+        assert!(!image.has_healthcheck());
+        assert_eq!(image.labels().count(), 0);
         assert!(image.runs_as_root());
     }
 
@@ -576,7 +564,9 @@ mod tests {
                                           "9090/tcp": null}}
         }]"#;
         let container = parse_container(json).unwrap();
-        assert_eq!(container.state.health.as_ref().unwrap().status, "unhealthy");
+        assert_eq!(container.health_status(), Some("unhealthy"));
+        assert!(container.running());
+        assert_eq!((container.status(), container.exit_code()), ("running", 0));
         assert_eq!(
             container.last_probe().unwrap(),
             "exit 1: unhealthy: GET ..."
@@ -590,7 +580,11 @@ mod tests {
         let json = r#"[{"State": {"Status": "running", "Running": true, "ExitCode": 0,
                                    "Healthcheck": {"Status": "healthy", "Log": null}}}]"#;
         let container = parse_container(json).unwrap();
-        assert_eq!(container.state.health.unwrap().status, "healthy");
+        assert_eq!(container.health_status(), Some("healthy"));
+        let json = r#"[{"State": {"Status": "exited", "Running": false, "ExitCode": 137}}]"#;
+        let container = parse_container(json).unwrap();
+        assert_eq!(container.health_status(), None);
+        assert_eq!((container.running(), container.exit_code()), (false, 137));
     }
 
     #[test]
@@ -629,9 +623,9 @@ mod tests {
 
     #[test]
     fn engine_is_chosen_by_flag_then_environment() {
-        let engine = Engine::choose(Some("/usr/bin/podman".into()));
+        let engine = Engine::choose(Some("/usr/bin/podman".into())).unwrap();
         assert_eq!(engine.flavor, Flavor::Podman);
-        let engine = Engine::choose(Some("/usr/bin/docker".into()));
+        let engine = Engine::choose(Some("/usr/bin/docker".into())).unwrap();
         assert_eq!(
             (engine.program.as_str(), engine.flavor),
             ("/usr/bin/docker", Flavor::Docker)

@@ -4,101 +4,72 @@
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde_json::Value;
 
-#[derive(Deserialize)]
-pub struct Graph {
-    packages: Vec<Package>,
-    workspace_members: Vec<String>,
-    resolve: Resolve,
+pub struct Graph(Value);
+
+/// The items of the array at `value[key]`, none when it is missing.
+fn items<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    value[key].as_array().into_iter().flatten()
 }
 
-#[derive(Deserialize)]
-struct Package {
-    id: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Resolve {
-    nodes: Vec<Node>,
-}
-
-#[derive(Deserialize)]
-struct Node {
-    id: String,
-    deps: Vec<Dep>,
-}
-
-#[derive(Deserialize)]
-struct Dep {
-    pkg: String,
-    dep_kinds: Vec<DepKind>,
-}
-
-#[derive(Deserialize)]
-struct DepKind {
-    /// `null` for a normal dependency, `"build"` or `"dev"`.
-    kind: Option<String>,
+fn id(value: &Value) -> &str {
+    value.as_str().unwrap_or("")
 }
 
 impl Graph {
     pub fn parse(json: &str) -> anyhow::Result<Graph> {
-        serde_json::from_str(json).context("reading `cargo metadata` (with dependencies)")
+        let graph =
+            serde_json::from_str(json).context("reading `cargo metadata` (with dependencies)")?;
+        Ok(Graph(graph))
     }
 
     /// Crates that compile only because a workspace member has a build script: reachable
     /// through a member's `[build-dependencies]`, not through its `[dependencies]`.
     pub fn build_only(&self) -> Vec<String> {
-        let through = |kind: Option<&str>| self.closure(kind);
-        let normal = through(None);
-        let names: HashMap<&str, &str> = self
-            .packages
-            .iter()
-            .map(|package| (package.id.as_str(), package.name.as_str()))
+        let names: HashMap<&str, &str> = items(&self.0, "packages")
+            .map(|package| (id(&package["id"]), id(&package["name"])))
             .collect();
-        let build_only: BTreeSet<&str> = through(Some("build"))
+        let normal = self.closure(None);
+        let build_only: BTreeSet<&str> = self
+            .closure(Some("build"))
             .difference(&normal)
             .filter_map(|id| names.get(id).copied())
             .collect();
         build_only.into_iter().map(str::to_owned).collect()
     }
 
-    /// What the members' `kind` edges reach, and everything those crates need to build.
+    /// What the members' `kind` edges reach (`None`: normal dependencies), and everything
+    /// those crates need to build.
     fn closure(&self, kind: Option<&str>) -> BTreeSet<&str> {
-        let nodes: HashMap<&str, &Node> = self
-            .resolve
-            .nodes
-            .iter()
-            .map(|node| (node.id.as_str(), node))
+        let nodes: HashMap<&str, &Value> = items(&self.0["resolve"], "nodes")
+            .map(|node| (id(&node["id"]), node))
             .collect();
-        let mut stack: Vec<&str> = self
-            .workspace_members
+        let members: Vec<&str> = items(&self.0, "workspace_members").map(id).collect();
+        let mut stack: Vec<&str> = members
             .iter()
-            .filter_map(|member| nodes.get(member.as_str()))
-            .flat_map(|node| node.edges(|k| k == kind))
-            .filter(|id| !self.workspace_members.iter().any(|member| member == id))
+            .filter_map(|member| nodes.get(member))
+            .flat_map(|node| edges(node, |k| k == kind))
+            .filter(|id| !members.contains(id))
             .collect();
         let mut seen = BTreeSet::new();
         while let Some(id) = stack.pop() {
             if seen.insert(id)
                 && let Some(node) = nodes.get(id)
             {
-                stack.extend(node.edges(|k| k != Some("dev")));
+                stack.extend(edges(node, |k| k != Some("dev")));
             }
         }
         seen
     }
 }
 
-impl Node {
-    /// The packages this one depends on through the dependency kinds `wanted` accepts.
-    fn edges(&self, wanted: impl Fn(Option<&str>) -> bool) -> impl Iterator<Item = &str> {
-        self.deps
-            .iter()
-            .filter(move |dep| dep.dep_kinds.iter().any(|k| wanted(k.kind.as_deref())))
-            .map(|dep| dep.pkg.as_str())
-    }
+/// The packages `node` depends on through the dependency kinds `wanted` accepts (a kind is
+/// `None` for a normal dependency, `"build"` or `"dev"`).
+fn edges(node: &Value, wanted: impl Fn(Option<&str>) -> bool) -> impl Iterator<Item = &str> {
+    items(node, "deps")
+        .filter(move |dep| items(dep, "dep_kinds").any(|k| wanted(k["kind"].as_str())))
+        .map(|dep| id(&dep["pkg"]))
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
-//! What `cargo metadata` says about this project: its name, version and
+//! What `cargo metadata` says about this project: its name, version, members and
 //! `[workspace.metadata.docker]`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde_json::Value;
 use xshell::{Shell, cmd};
 
 #[derive(Debug)]
@@ -20,7 +20,10 @@ pub struct Project {
     pub bin_source: PathBuf,
     /// Every package of the workspace: what a source change may recompile.
     pub members: Vec<Member>,
-    pub docker: DockerMetadata,
+    /// `[workspace.metadata.docker]`: the final stage the Dockerfile was generated for, and
+    /// the image's size budget ("8 MB").
+    pub runtime: String,
+    pub size_budget: String,
 }
 
 /// The final stages the Dockerfile can be generated for.
@@ -40,39 +43,6 @@ impl Project {
             .map(|member| member.name.clone())
             .collect()
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct DockerMetadata {
-    pub runtime: String,
-    pub size_budget: String,
-    /// The binary the image ships, when it is not the root package's own.
-    #[serde(default)]
-    pub bin: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    workspace_root: PathBuf,
-    packages: Vec<Package>,
-    metadata: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct Package {
-    name: String,
-    version: String,
-    manifest_path: PathBuf,
-    repository: Option<String>,
-    targets: Vec<Target>,
-}
-
-#[derive(Deserialize)]
-struct Target {
-    kind: Vec<String>,
-    name: String,
-    src_path: PathBuf,
 }
 
 pub fn load(sh: &Shell) -> anyhow::Result<Project> {
@@ -103,88 +73,102 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
-/// Every member's name, version and manifest, from `cargo metadata --no-deps` output.
-pub fn members(json: &str) -> anyhow::Result<Vec<Member>> {
-    let metadata: Metadata = serde_json::from_str(json).context("reading `cargo metadata`")?;
-    Ok(metadata.packages.iter().map(Package::member).collect())
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key].as_str().unwrap_or("")
 }
 
-impl Package {
-    fn member(&self) -> Member {
-        Member {
-            name: self.name.clone(),
-            version: self.version.clone(),
-            manifest: self.manifest_path.clone(),
-        }
+fn packages(metadata: &Value) -> impl Iterator<Item = &Value> {
+    metadata["packages"].as_array().into_iter().flatten()
+}
+
+/// The `bin` targets of a package: (name, source file).
+fn bins(package: &Value) -> impl Iterator<Item = (&str, &str)> {
+    let targets = package["targets"].as_array().into_iter().flatten();
+    targets
+        .filter(|target| {
+            target["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.contains(&"bin".into()))
+        })
+        .map(|target| (text(target, "name"), text(target, "src_path")))
+}
+
+fn member(package: &Value) -> Member {
+    Member {
+        name: text(package, "name").to_owned(),
+        version: text(package, "version").to_owned(),
+        manifest: PathBuf::from(text(package, "manifest_path")),
     }
 }
 
+/// Every member's name, version and manifest, from `cargo metadata --no-deps` output.
+pub fn members(json: &str) -> anyhow::Result<Vec<Member>> {
+    let metadata: Value = serde_json::from_str(json).context("reading `cargo metadata`")?;
+    Ok(packages(&metadata).map(member).collect())
+}
+
 fn parse(json: &str) -> anyhow::Result<Project> {
-    let metadata: Metadata = serde_json::from_str(json).context("reading `cargo metadata`")?;
-    let Some(docker) = metadata
-        .metadata
-        .and_then(|table| table.get("docker").cloned())
-    else {
+    let metadata: Value = serde_json::from_str(json).context("reading `cargo metadata`")?;
+    let docker = &metadata["metadata"]["docker"];
+    if !docker.is_object() {
         bail!(
             "Cargo.toml has no [workspace.metadata.docker] table: add one with \
              runtime = \"scratch\" and size-budget = \"8 MB\""
         );
+    }
+    let (Some(runtime), Some(size_budget)) =
+        (docker["runtime"].as_str(), docker["size-budget"].as_str())
+    else {
+        bail!("[workspace.metadata.docker] in Cargo.toml needs runtime and size-budget (strings)");
     };
-    let docker: DockerMetadata = serde_json::from_value(docker)
-        .context("[workspace.metadata.docker] in Cargo.toml needs runtime and size-budget")?;
-    if !RUNTIMES.contains(&docker.runtime.as_str()) {
+    if !RUNTIMES.contains(&runtime) {
         bail!(
-            "[workspace.metadata.docker] runtime = {:?} in Cargo.toml is not one of {}: set the \
-             one the Dockerfile's final stage was generated for",
-            docker.runtime,
+            "[workspace.metadata.docker] runtime = {runtime:?} in Cargo.toml is not one of {}: \
+             set the one the Dockerfile's final stage was generated for",
             RUNTIMES.join(", ")
         );
     }
-    let root_manifest = metadata.workspace_root.join("Cargo.toml");
-    let root_package = metadata
-        .packages
-        .iter()
-        .find(|package| package.manifest_path == root_manifest);
-    let bin = match (&docker.bin, root_package) {
-        (Some(bin), _) => bin.clone(),
-        (None, Some(package)) => package.name.clone(),
+    let root = PathBuf::from(text(&metadata, "workspace_root"));
+    let root_manifest = root.join("Cargo.toml");
+    let root_package = packages(&metadata)
+        .find(|package| Path::new(text(package, "manifest_path")) == root_manifest);
+    let bin = match (docker["bin"].as_str(), root_package) {
+        (Some(bin), _) => bin.to_owned(),
+        (None, Some(package)) => text(package, "name").to_owned(),
         (None, None) => bail!(
             "the workspace root has no package: say which binary the image ships with \
              bin = \"NAME\" in [workspace.metadata.docker]"
         ),
     };
-    let is_bin = |target: &&Target| target.name == bin && target.kind.iter().any(|k| k == "bin");
-    let Some((package, target)) = metadata.packages.iter().find_map(|package| {
-        let target = package.targets.iter().find(is_bin)?;
-        Some((package, target))
-    }) else {
-        let bins: Vec<&str> = metadata
-            .packages
-            .iter()
-            .flat_map(|package| &package.targets)
-            .filter(|target| target.kind.iter().any(|k| k == "bin"))
-            .map(|target| target.name.as_str())
+    let found = packages(&metadata).find_map(|package| {
+        let (_, source) = bins(package).find(|(name, _)| *name == bin)?;
+        Some((package, source))
+    });
+    let Some((package, source)) = found else {
+        let all: Vec<&str> = packages(&metadata)
+            .flat_map(bins)
+            .map(|(name, _)| name)
             .collect();
         bail!(
             "the image ships the binary {bin:?}, but the workspace has no such [[bin]] \
              (it has: {}); set bin = \"NAME\" in [workspace.metadata.docker] of Cargo.toml",
-            bins.join(", ")
+            all.join(", ")
         );
     };
-    let bin_source = target
-        .src_path
-        .strip_prefix(&metadata.workspace_root)
-        .unwrap_or(&target.src_path)
+    let bin_source = Path::new(source)
+        .strip_prefix(&root)
+        .unwrap_or(Path::new(source))
         .to_owned();
     Ok(Project {
-        name: package.name.clone(),
-        version: package.version.clone(),
-        repository: package.repository.clone(),
+        name: text(package, "name").to_owned(),
+        version: text(package, "version").to_owned(),
+        repository: package["repository"].as_str().map(str::to_owned),
         bin,
         bin_source,
-        members: metadata.packages.iter().map(Package::member).collect(),
-        root: metadata.workspace_root,
-        docker,
+        members: packages(&metadata).map(member).collect(),
+        root,
+        runtime: runtime.to_owned(),
+        size_budget: size_budget.to_owned(),
     })
 }
 
@@ -243,8 +227,8 @@ mod tests {
             (project.bin.as_str(), project.bin_source.to_str()),
             ("demo", Some("src/main.rs"))
         );
-        assert_eq!(project.docker.size_budget, "8 MB");
-        assert_eq!(project.docker.runtime, "scratch");
+        assert_eq!(project.size_budget, "8 MB");
+        assert_eq!(project.runtime, "scratch");
         assert_eq!(project.member_names(), ["xtask", "demo", "tool"]);
         assert_eq!(
             project.repository.as_deref(),

@@ -2,11 +2,11 @@
 
 use std::{fmt::Write, time::Instant};
 
-use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::budget::format_size;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Report {
     pub ok: bool,
     pub image: String,
@@ -42,7 +42,7 @@ pub struct Report {
 
 /// One check, reported the same way wherever it comes from: a smoke-test step (`version`,
 /// `stop`, ...) or a `--check-cache` rebuild (`touch`, `source`, `version bump`).
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Check {
     pub name: String,
     pub ok: bool,
@@ -50,7 +50,6 @@ pub struct Check {
     pub detail: String,
     pub seconds: f64,
     /// Rebuilds only: the crates cargo compiled, from the engine's plain progress log.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub compiled: Option<Vec<String>>,
 }
 
@@ -72,13 +71,58 @@ impl Check {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Layer {
     pub bytes: u64,
     pub created_by: String,
 }
 
 impl Report {
+    /// `--json`: every field (keys in alphabetical order); a cache check names its change
+    /// under `change`.
+    pub fn json(&self) -> Value {
+        let step = |step: &Check| {
+            json!({
+                "name": step.name,
+                "ok": step.ok,
+                "detail": step.detail,
+                "seconds": step.seconds,
+            })
+        };
+        let cache_check = |check: &Check| {
+            json!({
+                "change": check.name,
+                "ok": check.ok,
+                "seconds": check.seconds,
+                "compiled": check.compiled.as_deref().unwrap_or_default(),
+                "detail": check.detail,
+            })
+        };
+        let layer = |layer: &Layer| json!({"bytes": layer.bytes, "created_by": layer.created_by});
+        json!({
+            "ok": self.ok,
+            "image": self.image,
+            "image_id": self.image_id,
+            "engine": self.engine,
+            "runtime": self.runtime,
+            "bin": self.bin,
+            "kind": self.kind,
+            "platform": self.platform,
+            "emulated": self.emulated,
+            "profile": self.profile,
+            "build_seconds": self.build_seconds,
+            "compiled": self.compiled,
+            "image_bytes": self.image_bytes,
+            "budget_bytes": self.budget_bytes,
+            "binary_bytes": self.binary_bytes,
+            "sbom_crates": self.sbom_crates,
+            "steps": self.steps.iter().map(step).collect::<Vec<_>>(),
+            "cache_checks": self.cache_checks.iter().map(cache_check).collect::<Vec<_>>(),
+            "largest_layers": self.largest_layers.iter().map(layer).collect::<Vec<_>>(),
+            "errors": self.errors,
+        })
+    }
+
     pub fn human(&self) -> String {
         let mut out = String::new();
         let percent = self.image_bytes as f64 * 100.0 / self.budget_bytes.max(1) as f64;
@@ -119,23 +163,16 @@ impl Report {
                 count => format!("{count} crates"),
             }
         );
-        for (index, step) in self.steps.iter().enumerate() {
-            let label = if index == 0 { "smoke" } else { "" };
-            let mark = if step.ok { "ok  " } else { "FAIL" };
-            let _ = writeln!(
-                out,
-                "{label:<8} {mark} {:<12} {} ({:.1} s)",
-                step.name, step.detail, step.seconds
-            );
-        }
-        for (index, check) in self.cache_checks.iter().enumerate() {
-            let label = if index == 0 { "cache" } else { "" };
-            let mark = if check.ok { "ok  " } else { "FAIL" };
-            let _ = writeln!(
-                out,
-                "{label:<8} {mark} {:<12} {} ({:.1} s)",
-                check.name, check.detail, check.seconds
-            );
+        for (label, checks) in [("smoke", &self.steps), ("cache", &self.cache_checks)] {
+            for (index, check) in checks.iter().enumerate() {
+                let label = if index == 0 { label } else { "" };
+                let mark = if check.ok { "ok  " } else { "FAIL" };
+                let _ = writeln!(
+                    out,
+                    "{label:<8} {mark} {:<12} {} ({:.1} s)",
+                    check.name, check.detail, check.seconds
+                );
+            }
         }
         if !self.largest_layers.is_empty() {
             let _ = writeln!(out, "largest layers:");
@@ -224,7 +261,7 @@ FAILED
 
     #[test]
     fn json_has_the_fields_ci_reads() {
-        let json = serde_json::to_value(report()).unwrap();
+        let json = report().json();
         assert_eq!(json["ok"], false);
         assert_eq!(json["image_bytes"], 3_475_959);
         assert_eq!(json["sbom_crates"], 97);
@@ -232,8 +269,9 @@ FAILED
         assert_eq!(json["steps"][1]["name"], "stop");
         assert_eq!(json["largest_layers"][0]["bytes"], 3_253_824);
         assert_eq!(json["cache_checks"][0]["compiled"][0], "demo");
-        // One shape for every check: rebuilds add what they compiled, smoke steps do not.
-        assert_eq!(json["cache_checks"][0]["name"], "source");
+        // Smoke steps are named, cache checks name their change; only rebuilds compile.
+        assert_eq!(json["cache_checks"][0]["change"], "source");
         assert!(json["steps"][0].get("compiled").is_none());
+        assert_eq!(json.as_object().unwrap().len(), 20);
     }
 }

@@ -3,7 +3,7 @@
 //! scratch image shows them no packages at all.
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::elf;
 
@@ -12,47 +12,42 @@ pub const SECTION: &str = ".dep-v0";
 /// The decompressed list is small (about 100 bytes a crate); refuse anything absurd.
 const LIMIT: usize = 8 << 20;
 
-#[derive(Debug, Deserialize)]
-pub struct Sbom {
-    pub packages: Vec<Package>,
-}
-
-/// One crate (cargo-auditable also records its name, version and dependencies).
-#[derive(Debug, Deserialize)]
-pub struct Package {
-    /// "crates.io", "local", "git", "registry" or "other".
-    pub source: String,
-}
-
 /// The embedded list, or `None` when the binary has none.
-pub fn read(binary: &[u8]) -> anyhow::Result<Option<Sbom>> {
+/// Each crate's source ("crates.io", "local", "git", "registry" or "other"): cargo-auditable
+/// also records names, versions and dependencies.
+pub fn read(binary: &[u8]) -> anyhow::Result<Option<Vec<String>>> {
     let Some(compressed) = elf::section(binary, SECTION)? else {
         return Ok(None);
     };
     parse(compressed).map(Some)
 }
 
-fn parse(compressed: &[u8]) -> anyhow::Result<Sbom> {
+fn parse(compressed: &[u8]) -> anyhow::Result<Vec<String>> {
     let json = match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(compressed, LIMIT) {
         Ok(json) => json,
         Err(error) => bail!("the {SECTION} section is not zlib data: {error:?}"),
     };
-    serde_json::from_slice(&json).with_context(|| format!("reading the {SECTION} JSON"))
+    let json: Value =
+        serde_json::from_slice(&json).with_context(|| format!("reading the {SECTION} JSON"))?;
+    let packages = json["packages"]
+        .as_array()
+        .with_context(|| format!("the {SECTION} JSON has no packages"))?;
+    let source = |package: &Value| package["source"].as_str().unwrap_or("").to_owned();
+    Ok(packages.iter().map(source).collect())
 }
 
 /// The smoke step's verdict: how many crates the binary declares, or what to do.
 pub fn check(binary: &[u8]) -> anyhow::Result<(usize, String)> {
-    let Some(sbom) = read(binary)? else {
+    let Some(sources) = read(binary)? else {
         bail!(
             "the binary carries no dependency list ({SECTION}), so image scanners see none of \
              its crates: build it with `cargo auditable build` (cargo install cargo-auditable)"
         );
     };
-    let count = sbom.packages.len();
-    let registry = sbom
-        .packages
+    let count = sources.len();
+    let registry = sources
         .iter()
-        .filter(|package| package.source == "crates.io")
+        .filter(|source| *source == "crates.io")
         .count();
     Ok((
         count,
@@ -73,9 +68,10 @@ mod tests {
     #[test]
     fn the_embedded_list_is_decompressed_and_counted() {
         let compressed = miniz_oxide::deflate::compress_to_vec_zlib(JSON.as_bytes(), 6);
-        let sbom = parse(&compressed).unwrap();
-        let sources: Vec<&str> = sbom.packages.iter().map(|p| p.source.as_str()).collect();
-        assert_eq!(sources, ["local", "crates.io", "crates.io"]);
+        assert_eq!(
+            parse(&compressed).unwrap(),
+            ["local", "crates.io", "crates.io"]
+        );
     }
 
     #[test]

@@ -7,9 +7,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail, ensure};
-use xshell::Shell;
-
 use crate::{
     budget::format_size,
     elf,
@@ -18,6 +15,7 @@ use crate::{
     report::Check,
     sbom,
 };
+use anyhow::{Context, bail, ensure};
 
 /// `docker stop` must finish well inside its 10 s grace period: the binary handles SIGTERM.
 const STOP_LIMIT: Duration = Duration::from_secs(2);
@@ -34,7 +32,6 @@ pub struct Outcome {
 
 pub struct Smoke<'a> {
     pub engine: &'a Engine,
-    pub sh: &'a Shell,
     pub tag: &'a str,
     pub image: &'a Image,
     pub project: &'a Project,
@@ -65,7 +62,7 @@ impl Smoke<'_> {
             Check::timed("version", || self.version()),
             Check::timed("self-check", || self.self_check()),
         ]);
-        if self.image.config.healthcheck.is_some() {
+        if self.image.has_healthcheck() {
             steps.extend(self.service());
         }
         Outcome {
@@ -80,11 +77,11 @@ impl Smoke<'_> {
             !self.image.runs_as_root(),
             "the image runs as root: add `USER 10001:10001` to the final stage"
         );
-        Ok(format!("runs as {}", self.image.config.user))
+        Ok(format!("runs as {}", self.image.user()))
     }
 
     fn labels(&self) -> anyhow::Result<String> {
-        check_labels_have_values(self.image.config.labels.iter().flatten())?;
+        check_labels_have_values(self.image.labels())?;
         let key = "org.opencontainers.image.version";
         let version = self.image.label(key).unwrap_or("(none)");
         ensure!(
@@ -102,16 +99,16 @@ impl Smoke<'_> {
         let Some(path) = self.image.binary() else {
             bail!("the image has no ENTRYPOINT: set ENTRYPOINT [\"/<binary>\"]");
         };
-        let bytes = self.engine.copy_out(self.sh, self.tag, path)?;
+        let bytes = self.engine.copy_out(self.tag, path)?;
         if let Some(interpreter) = elf::interpreter(&bytes)? {
             bail!(
                 "{path} is dynamically linked (needs {interpreter}): build for the platform's \
                  musl target with target-feature=+crt-static"
             );
         }
-        let (arch, platform) = (elf::architecture(&bytes)?, &self.image.architecture);
+        let (arch, platform) = (elf::architecture(&bytes)?, self.image.architecture());
         ensure!(
-            platform.is_empty() || arch == *platform,
+            platform.is_empty() || arch == platform,
             "{path} is an {arch} binary in a {platform} image: the builder must compile for \
              the target platform (TARGETARCH), not for the machine it runs on"
         );
@@ -123,7 +120,7 @@ impl Smoke<'_> {
     }
 
     fn run_once(&self, args: &[&str]) -> anyhow::Result<String> {
-        self.engine.run_once(self.sh, self.tag, args)
+        self.engine.run_once(&[], self.tag, args)
     }
 
     /// Proves the image ships the real binary, not a placeholder from a cached layer.
@@ -156,7 +153,6 @@ impl Smoke<'_> {
         let publish = format!("127.0.0.1::{port}");
         let container = match Running::start(
             self.engine,
-            self.sh,
             "service",
             self.tag,
             &["--publish", &publish, "--health-interval", "1s"],
@@ -168,13 +164,12 @@ impl Smoke<'_> {
                 })];
             }
         };
-        let name = &container.name;
         let healthy = Check::timed("healthy", || self.wait_healthy(&container));
         if !healthy.ok {
             return vec![healthy];
         }
         let host_port = || -> anyhow::Result<u16> {
-            let inspected = self.engine.container(self.sh, name)?;
+            let inspected = container.inspect()?;
             inspected
                 .host_port(port)
                 .with_context(|| format!("port {port} is not published"))
@@ -192,7 +187,7 @@ impl Smoke<'_> {
             let started = Instant::now();
             container.stop()?;
             let took = started.elapsed();
-            let exit_code = self.engine.container(self.sh, name)?.state.exit_code;
+            let exit_code = container.inspect()?.exit_code();
             check_stop(took, exit_code)
         });
         drop(held);
@@ -202,19 +197,19 @@ impl Smoke<'_> {
     fn wait_healthy(&self, container: &Running) -> anyhow::Result<String> {
         let started = Instant::now();
         loop {
-            let inspected = self.engine.container(self.sh, &container.name)?;
-            if !inspected.state.running {
+            let inspected = container.inspect()?;
+            if !inspected.running() {
                 bail!(
                     "the container {} (exit code {}) before it became healthy; its output:\n{}",
-                    inspected.state.status,
-                    inspected.state.exit_code,
+                    inspected.status(),
+                    inspected.exit_code(),
                     container.logs()
                 );
             }
-            let Some(health) = &inspected.state.health else {
+            let Some(health) = inspected.health_status() else {
                 bail!("the engine reports no health state: does the image have a HEALTHCHECK?");
             };
-            match health.status.as_str() {
+            match health {
                 "healthy" => {
                     return Ok(format!("after {:.1} s", started.elapsed().as_secs_f64()));
                 }
@@ -283,12 +278,12 @@ pub fn check_self(facts: &[(&str, &str)]) -> anyhow::Result<String> {
 
 /// A label without a value says nothing and hides that the value was never passed.
 pub fn check_labels_have_values<'a>(
-    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> anyhow::Result<()> {
     let empty: Vec<&str> = labels
         .into_iter()
         .filter(|(_, value)| value.trim().is_empty())
-        .map(|(key, _)| key.as_str())
+        .map(|(key, _)| key)
         .collect();
     ensure!(
         empty.is_empty(),
@@ -381,23 +376,16 @@ mod tests {
 
     #[test]
     fn labels_without_a_value_are_refused() {
-        let labels: std::collections::BTreeMap<String, String> = [
+        let labels = [
             ("org.opencontainers.image.version", "0.1.0"),
             ("org.opencontainers.image.source", ""),
-        ]
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect();
-        let error = check_labels_have_values(&labels).unwrap_err().to_string();
+        ];
+        let error = check_labels_have_values(labels).unwrap_err().to_string();
         assert!(
             error.starts_with("label(s) without a value: org.opencontainers.image.source;"),
             "{error}"
         );
-        let labels: std::collections::BTreeMap<String, String> = labels
-            .into_iter()
-            .filter(|(_, value)| !value.is_empty())
-            .collect();
-        check_labels_have_values(&labels).unwrap();
+        check_labels_have_values(labels.into_iter().take(1)).unwrap();
     }
 
     #[test]
