@@ -13,7 +13,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use xshell::{Cmd, Shell, cmd};
 
-use crate::buildlog;
+// A sibling module, here and wherever this file is compiled (the repository's bench and tests).
+use super::buildlog;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {

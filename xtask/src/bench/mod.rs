@@ -17,6 +17,13 @@ mod budget;
 #[path = "../../../template/xtask/src/buildlog.rs"]
 #[allow(dead_code, reason = "the bench only counts compiled crates")]
 mod buildlog;
+// Every engine call `cargo xtask docker` makes: build, inspect, run, copy out, remove.
+#[path = "../../../template/xtask/src/engine.rs"]
+#[allow(
+    dead_code,
+    reason = "the bench neither smoke-tests a service nor lists layers"
+)]
+mod engine;
 
 use std::{
     env, fs,
@@ -25,6 +32,8 @@ use std::{
     process::{Command, Stdio},
     time::Instant,
 };
+
+use engine::{Builder, Engine};
 
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
@@ -206,7 +215,7 @@ fn report_failure(error: anyhow::Error) -> String {
 /// The engine, the builder image and where the engine's logs go.
 struct Docker<'a> {
     sh: &'a Shell,
-    program: String,
+    engine: Engine,
     builder: String,
     logs: PathBuf,
 }
@@ -221,18 +230,13 @@ struct Recipe {
 
 impl<'a> Docker<'a> {
     fn new(sh: &'a Shell, logs: PathBuf) -> anyhow::Result<Docker<'a>> {
-        let program = env::var("DOCKER").unwrap_or_else(|_| "docker".to_owned());
+        let engine = Engine::choose(None)?;
+        engine.check()?;
+        let program = &engine.program;
         let builder = env::var("RUST_ALPINE_BUILDER_IMAGE")
             .ok()
             .filter(|image| !image.is_empty())
             .unwrap_or_else(|| DEFAULT_BUILDER.to_owned());
-        cmd!(sh, "{program} version")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .with_context(|| {
-                format!("the docker engine is not reachable with `{program}`; start it, or set DOCKER to a client that reaches it")
-            })?;
         // Every build and prune needs BuildKit; a client that lacks it fails here, at once.
         cmd!(sh, "{program} build --help")
             .env("DOCKER_BUILDKIT", "1")
@@ -243,30 +247,21 @@ impl<'a> Docker<'a> {
             .with_context(|| {
                 format!("`{program}` cannot build with BuildKit (the newer docker CLI needs its buildx plugin for it); set DOCKER to a client with BuildKit built in, e.g. DOCKER=/usr/bin/docker")
             })?;
-        cmd!(sh, "{program} image inspect {builder}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .with_context(|| {
-                format!("builder image {builder} not found; build or load it, or set RUST_ALPINE_BUILDER_IMAGE to one with cargo and the musl target")
-            })?;
+        engine.image(&builder).with_context(|| {
+            format!("builder image {builder} not found; build or load it, or set RUST_ALPINE_BUILDER_IMAGE to one with cargo and the musl target")
+        })?;
         fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
         Ok(Docker {
             sh,
-            program,
+            engine,
             builder,
             logs,
         })
     }
 
     fn machine(&self) -> anyhow::Result<Machine> {
-        let (sh, docker, builder) = (self.sh, &self.program, &self.builder);
+        let (sh, docker, builder) = (self.sh, &self.engine.program, &self.builder);
         let server_version = "{{.Server.Version}}";
-        let builder_json = cmd!(sh, "{docker} image inspect {builder}")
-            .quiet()
-            .read()?;
-        let (builder_id, _) = report::parse_image(&builder_json)?;
         Ok(Machine {
             date: cmd!(sh, "date --utc +%Y-%m-%d").quiet().read()?,
             nproc: cmd!(sh, "nproc").quiet().read()?,
@@ -279,24 +274,23 @@ impl<'a> Docker<'a> {
                 .read()
                 .context("asking the engine its version")?,
             builder_image: builder.clone(),
-            builder_id,
-            rustc: cmd!(sh, "{docker} run --rm {builder} rustc --version")
-                .quiet()
-                .read()
-                .context("asking the builder image its rustc version")?,
+            builder_id: self.engine.image(builder)?.id().to_owned(),
+            rustc: self
+                .engine
+                .run_once(&[], builder, &["rustc", "--version"])
+                .context("asking the builder image its rustc version")?
+                .trim()
+                .to_owned(),
             cargo_chef: format!("{CARGO_CHEF_VERSION} (crates.io, cargo install --locked)"),
         })
     }
 
     fn ca_bundle_bytes(&self) -> anyhow::Result<u64> {
-        let (docker, builder) = (&self.program, &self.builder);
-        let size = cmd!(
-            self.sh,
-            "{docker} run --rm {builder} stat --dereference --format=%s {CA_BUNDLE}"
-        )
-        .quiet()
-        .read()
-        .context("measuring the builder image's CA bundle")?;
+        let stat = ["stat", "--dereference", "--format=%s", CA_BUNDLE];
+        let size = self
+            .engine
+            .run_once(&[], &self.builder, &stat)
+            .context("measuring the builder image's CA bundle")?;
         size.trim()
             .parse()
             .with_context(|| format!("stat printed {size:?} for the CA bundle's size"))
@@ -346,15 +340,9 @@ impl<'a> Docker<'a> {
 
     /// The builder plus cargo-chef, built once and tagged: pruning the build cache keeps it.
     fn chef_image(&self) -> anyhow::Result<String> {
-        let (sh, docker, builder) = (self.sh, &self.program, &self.builder);
+        let builder = &self.builder;
         let tag = report::chef_tag(builder, CARGO_CHEF_VERSION);
-        let present = cmd!(sh, "{docker} image inspect {tag}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok();
-        if !present {
+        if self.engine.image(&tag).is_err() {
             eprintln!(
                 "building {tag} once (cargo install cargo-chef {CARGO_CHEF_VERSION}, a few minutes)"
             );
@@ -404,8 +392,7 @@ impl<'a> Docker<'a> {
             let mut step = |name: String, version: &str| -> anyhow::Result<Build> {
                 let (seconds, log) =
                     self.build(&context, &dockerfile, &tag, &recipe.args, &name)?;
-                let (id, _) = self.image(&tag)?;
-                images.push(id);
+                images.push(self.engine.image(&tag)?.id().to_owned());
                 let build = Build {
                     seconds,
                     compiled: buildlog::compiled_crates(log.lines()),
@@ -430,8 +417,9 @@ impl<'a> Docker<'a> {
                 edit::change_source(&context, rebuild)?;
                 source.push(step(format!("{slug}-source-{rebuild}"), &version)?);
             }
-            let (_, image_bytes) = self.image(&tag)?;
-            let binary_bytes = self.binary_bytes(&tag, &recipe.binary, dir)?;
+            let image_bytes = self.engine.image(&tag)?.size();
+            let binary = self.engine.copy_out(&tag, &recipe.binary)?;
+            let binary_bytes = binary.len() as u64;
             let mut bump = Vec::new();
             for rebuild in 1..=reps {
                 version = edit::bump_version(&context, APP)?;
@@ -493,7 +481,7 @@ impl<'a> Docker<'a> {
 
     /// The native floor: cargo's incremental rebuild inside the builder image, no image built.
     fn native(&self, project: &Path, reps: usize) -> anyhow::Result<Native> {
-        let (docker, builder) = (&self.program, &self.builder);
+        let (docker, builder) = (&self.engine.program, &self.builder);
         let volume = format!("{}:/src:ro", project.display());
         let reps = reps.to_string();
         eprintln!("warming each profile with a full build, then {reps} timed rebuilds each");
@@ -501,7 +489,7 @@ impl<'a> Docker<'a> {
             self.sh,
             "{docker} run --rm --volume {volume} {builder} sh -c {NATIVE_SCRIPT} native-floor {APP} {reps}"
         );
-        let (_, output) = self.stream(command, Stream::Stdout, "native")?;
+        let output = self.run_logged(command, "native")?;
         report::parse_native(&output)
     }
 
@@ -518,7 +506,6 @@ impl<'a> Docker<'a> {
         let dockerfile = dir.join("alloc.Dockerfile");
         fs::write(&dockerfile, ALLOC_DOCKERFILE)?;
 
-        let docker = &self.program;
         let mut alloc = Alloc::default();
         let mut images = Vec::new();
         let result = (|| {
@@ -538,9 +525,9 @@ impl<'a> Docker<'a> {
                 self.build(&context, &dockerfile, &tag, &args, &format!("alloc-{name}"))?;
                 images.push(tag.clone());
                 for run in 1..=reps {
-                    let output = cmd!(self.sh, "{docker} run --rm {tag}")
-                        .quiet()
-                        .read()
+                    let output = self
+                        .engine
+                        .run_once(&[], &tag, &[])
                         .with_context(|| format!("running the {name} workload"))?;
                     let millis = report::parse_alloc(&output)?;
                     eprintln!("alloc {name} run {run}: {millis} ms");
@@ -555,8 +542,9 @@ impl<'a> Docker<'a> {
         result.map(|()| alloc)
     }
 
-    /// `docker build` with plain progress; returns its wall time and its log (also written to
-    /// `logs/NAME.log`).
+    /// `docker build` with plain progress, through the engine module; returns its wall time
+    /// and its log (also written to `logs/NAME.log`, with the lines that tell how far it got
+    /// shown).
     fn build(
         &self,
         context: &Path,
@@ -565,42 +553,55 @@ impl<'a> Docker<'a> {
         args: &[String],
         name: &str,
     ) -> anyhow::Result<(f64, String)> {
-        let docker = &self.program;
-        let command = cmd!(
-            self.sh,
-            "{docker} build --progress=plain --file {dockerfile} --tag {tag} {args...} {context}"
-        )
-        .env("DOCKER_BUILDKIT", "1");
-        self.stream(command, Stream::Stderr, name)
+        let log_path = self.logs.join(format!("{name}.log"));
+        let mut log_file = fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let file = [
+            "--progress=plain".to_owned(),
+            "--file".to_owned(),
+            dockerfile.display().to_string(),
+        ];
+        let builder = Builder {
+            engine: &self.engine,
+            args: file.into_iter().chain(args.iter().cloned()).collect(),
+        };
+        let started = Instant::now();
+        let log = builder
+            .build_showing(context, tag, |line| {
+                let _ = writeln!(log_file, "{line}");
+                if shows_progress(line) {
+                    eprintln!("  {line}");
+                }
+            })
+            .with_context(|| format!("full log: {}", log_path.display()))?;
+        Ok((started.elapsed().as_secs_f64(), log.join("\n")))
     }
 
-    /// Runs `command`, timing it, copying `stream` to `logs/NAME.log` and showing the lines
-    /// that tell how far it got; the other stream is discarded (stdout) or passed through.
-    fn stream(
-        &self,
-        command: xshell::Cmd<'_>,
-        stream: Stream,
-        name: &str,
-    ) -> anyhow::Result<(f64, String)> {
+    /// What the image's binary prints for `--version`, or why it did not run.
+    fn version_output(&self, tag: &str, binary: &str) -> String {
+        match self
+            .engine
+            .run_once(&["--entrypoint", binary], tag, &["--version"])
+        {
+            Ok(printed) => printed.trim().to_owned(),
+            Err(error) => format!("(failed: {})", format!("{error:#}").trim()),
+        }
+    }
+
+    /// Runs `command` (not a build), copying its stdout to `logs/NAME.log` and showing the
+    /// lines that tell how far it got; returns that output.
+    fn run_logged(&self, command: xshell::Cmd<'_>, name: &str) -> anyhow::Result<String> {
         let log_path = self.logs.join(format!("{name}.log"));
         let mut log_file = fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let shown = command.to_string();
         let mut command: Command = command.into();
-        match stream {
-            Stream::Stderr => command.stdout(Stdio::null()).stderr(Stdio::piped()),
-            Stream::Stdout => command.stdout(Stdio::piped()).stderr(Stdio::inherit()),
-        };
-        let started = Instant::now();
         let mut child = command
+            .stdout(Stdio::piped())
             .spawn()
             .with_context(|| format!("running `{shown}`"))?;
-        let pipe: Box<dyn std::io::Read> = match stream {
-            Stream::Stderr => Box::new(child.stderr.take().expect("piped")),
-            Stream::Stdout => Box::new(child.stdout.take().expect("piped")),
-        };
         let mut log = String::new();
-        for line in BufReader::new(pipe).lines() {
+        for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
             let line = line.with_context(|| format!("reading the output of `{shown}`"))?;
             writeln!(log_file, "{line}")?;
             if shows_progress(&line) {
@@ -610,82 +611,19 @@ impl<'a> Docker<'a> {
             log.push('\n');
         }
         let status = child.wait()?;
-        let seconds = started.elapsed().as_secs_f64();
         if !status.success() {
-            let tail: Vec<&str> = log.lines().rev().take(25).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            let hint = if log.contains("buildx component is missing") {
-                "\nthis docker client has no BuildKit without the buildx plugin: set DOCKER to a client with BuildKit built in (e.g. DOCKER=/usr/bin/docker)"
-            } else {
-                ""
-            };
             bail!(
-                "`{shown}` failed ({status}); full log: {}\n{}{hint}",
-                log_path.display(),
-                tail.join("\n")
+                "`{shown}` failed ({status}); full log: {}",
+                log_path.display()
             );
         }
-        Ok((seconds, log))
-    }
-
-    fn image(&self, tag: &str) -> anyhow::Result<(String, u64)> {
-        let docker = &self.program;
-        let json = cmd!(self.sh, "{docker} image inspect {tag}")
-            .quiet()
-            .read()
-            .with_context(|| format!("inspecting image {tag}"))?;
-        report::parse_image(&json)
-    }
-
-    /// What the image's binary prints for `--version`, or why it did not run.
-    fn version_output(&self, tag: &str, binary: &str) -> String {
-        let docker = &self.program;
-        match cmd!(
-            self.sh,
-            "{docker} run --rm --entrypoint {binary} {tag} --version"
-        )
-        .quiet()
-        .ignore_status()
-        .output()
-        {
-            Ok(output) if output.status.success() => {
-                String::from_utf8_lossy(&output.stdout).trim().to_owned()
-            }
-            Ok(output) => format!(
-                "(failed, {}: {})",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-            Err(error) => format!("(could not run: {error})"),
-        }
-    }
-
-    /// The size of the binary at `path` in the image, copied out with `docker cp`.
-    fn binary_bytes(&self, tag: &str, path: &str, dir: &Path) -> anyhow::Result<u64> {
-        let docker = &self.program;
-        let copy = dir.join("binary");
-        let id = cmd!(self.sh, "{docker} create {tag}")
-            .quiet()
-            .read()
-            .with_context(|| format!("creating a container of {tag}"))?;
-        let source = format!("{id}:{path}");
-        let copied = cmd!(self.sh, "{docker} cp {source} {copy}").quiet().run();
-        let _ = cmd!(self.sh, "{docker} rm {id}")
-            .quiet()
-            .ignore_stdout()
-            .run();
-        copied.with_context(|| format!("copying {path} out of {tag}"))?;
-        let bytes = fs::metadata(&copy)
-            .with_context(|| format!("reading the size of {}", copy.display()))?
-            .len();
-        fs::remove_file(&copy)?;
-        Ok(bytes)
+        Ok(log)
     }
 
     /// Empties the engine's build cache (layers and cache mounts): the next build is cold.
     /// Tagged images, the builder's among them, are kept.
     fn prune(&self) -> anyhow::Result<()> {
-        let docker = &self.program;
+        let docker = &self.engine.program;
         cmd!(self.sh, "{docker} builder prune --all --force")
             .quiet()
             .ignore_stdout()
@@ -697,7 +635,7 @@ impl<'a> Docker<'a> {
     /// Empties only BuildKit's cache mounts, keeping the layer cache: what a CI runner has when
     /// it restores image layers (e.g. `--cache-from`) but not the mounts.
     fn prune_cache_mounts(&self) -> anyhow::Result<()> {
-        let docker = &self.program;
+        let docker = &self.engine.program;
         cmd!(
             self.sh,
             "{docker} builder prune --filter type=exec.cachemount --force"
@@ -711,22 +649,10 @@ impl<'a> Docker<'a> {
 
     /// Removes `tag` and the images it pointed to earlier (`ids`); best effort.
     fn remove_images(&self, tag: &str, ids: &[String]) {
-        let docker = &self.program;
         for image in std::iter::once(tag).chain(ids.iter().map(String::as_str)) {
-            let _ = cmd!(self.sh, "{docker} image rm {image}")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .ignore_status()
-                .run();
+            self.engine.remove_image(image);
         }
     }
-}
-
-#[derive(Clone, Copy)]
-enum Stream {
-    Stdout,
-    Stderr,
 }
 
 /// The log lines worth seeing live: cargo finishing, the native timings, and errors.

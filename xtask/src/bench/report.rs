@@ -118,22 +118,6 @@ pub(crate) fn profile(part: BenchPart) -> &'static str {
 // ---- parsing ----
 
 /// The `Id` and `Size` of the one image in `docker image inspect` output.
-pub(crate) fn parse_image(json: &str) -> anyhow::Result<(String, u64)> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).context("parsing `docker image inspect` output")?;
-    let image = value
-        .as_array()
-        .and_then(|images| images.first())
-        .context("`docker image inspect` returned no image")?;
-    let id = image["Id"]
-        .as_str()
-        .context("`docker image inspect` output has no Id")?;
-    let size = image["Size"]
-        .as_u64()
-        .context("`docker image inspect` output has no Size")?;
-    Ok((id.to_owned(), size))
-}
-
 /// The native floor script's `native PROFILE REBUILD MILLISECONDS` lines; other lines (cargo's
 /// progress) are skipped.
 pub(crate) fn parse_native(output: &str) -> anyhow::Result<Native> {
@@ -801,16 +785,6 @@ mod tests {
         assert_eq!(median(&[]), None);
         assert_eq!(median_and_all(&[9.0, 7.0, 8.0]), "8.0 (9.0, 7.0, 8.0)");
         assert_eq!(median_and_all(&[7.25]), "7.2");
-    }
-
-    #[test]
-    fn reads_image_id_and_size() {
-        let json = r#"[{"Id": "sha256:abc", "RepoTags": ["x:latest"], "Size": 3911234}]"#;
-        assert_eq!(
-            parse_image(json).unwrap(),
-            ("sha256:abc".to_owned(), 3911234)
-        );
-        assert!(parse_image("[]").is_err());
     }
 
     #[test]
