@@ -692,6 +692,180 @@ fn check_paths(doc: &str, text: &str, exists: impl Fn(&str) -> bool) -> Vec<Stri
     paths.into_iter().filter(|path| !exists(path)).map(|path| format!("{doc}: names `{path}`, which does not exist; write its path from the repository root")).collect()
 }
 
+/// Engine calls that `template/xtask/src/engine.rs` makes, as other code would spell them: in a
+/// `cmd!` template or a `Command`'s argument list. Each has one implementation: the engine's.
+const ENGINE_CALLS: &[(&str, &str)] = &[
+    ("image inspect", "Engine::image"),
+    ("\"image\", \"inspect\"", "Engine::image"),
+    ("container inspect", "Running::inspect"),
+    ("\"container\", \"inspect\"", "Running::inspect"),
+    ("} cp ", "Engine::copy_out"),
+    ("} create ", "Engine::copy_out"),
+    ("} rmi ", "Engine::remove_image"),
+    ("} image rm ", "Engine::remove_image"),
+    ("\"rm\", \"--force\"", "Running (removed on drop)"),
+    ("} build --tag", "Builder::build"),
+    ("\"build\", \"--tag\"", "Builder::build"),
+    ("\"stop\", \"--time\"", "Running::stop"),
+    ("} history ", "Engine::largest_layers"),
+];
+
+/// The modules of one crate (file stem -> source without its `#[cfg(test)]` part).
+fn modules(dir: &Path) -> BTreeMap<String, String> {
+    let mut modules = BTreeMap::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "rs") {
+            let text = read(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            modules.insert(stem, code);
+        }
+    }
+    modules
+}
+
+/// The sibling modules a module's code names: `crate::name`, `super::name` (in a root module
+/// the same thing) and the items of `use crate::{a, b::{..}}`.
+fn uses(code: &str, known: &BTreeSet<&str>) -> BTreeSet<String> {
+    let ident = |text: &str| -> String {
+        text.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut found = BTreeSet::new();
+    for prefix in ["crate::", "super::"] {
+        for (at, _) in code.match_indices(prefix) {
+            let rest = &code[at + prefix.len()..];
+            let Some(list) = rest.strip_prefix('{') else {
+                found.insert(ident(rest));
+                continue;
+            };
+            let (mut depth, mut item_start) = (0, true);
+            for (index, c) in list.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if item_start && (c.is_alphanumeric() || c == '_') => {
+                        found.insert(ident(&list[index..]));
+                        item_start = false;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    found.retain(|name| known.contains(name.as_str()));
+    found
+}
+
+/// A cycle in `graph` (module -> modules it uses), as `a -> b -> a`, if there is one.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<String> {
+    fn visit<'g>(
+        node: &'g str,
+        graph: &'g BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<&'g str>,
+        done: &mut BTreeSet<&'g str>,
+    ) -> Option<String> {
+        if let Some(at) = path.iter().position(|seen| *seen == node) {
+            let mut names = path[at..].to_vec();
+            names.push(node);
+            return Some(names.join(" -> "));
+        }
+        if !done.insert(node) {
+            return None;
+        }
+        path.push(node);
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// Lines of the Rust files below `dir` that spell an engine call `engine.rs` already makes.
+fn engine_call_copies(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut files = BTreeMap::new();
+    walk(dir, "", &mut files);
+    let mut violations = Vec::new();
+    let copies = files
+        .keys()
+        .filter(|path| path.ends_with(".rs") && !path.ends_with("engine.rs"))
+        // This file names the calls to look for.
+        .filter(|path| !path.ends_with("it/tidy.rs"));
+    for path in copies {
+        let text = read(&dir.join(path)).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for (call, instead) in ENGINE_CALLS.iter().filter(|(call, _)| line.contains(call)) {
+                violations.push(format!(
+                    "{prefix}{path}:{}: makes the engine call `{}` itself; use {instead} of \
+                     template/xtask/src/engine.rs",
+                    number + 1,
+                    call.replace('"', "").trim_matches(['}', ' '])
+                ));
+            }
+        }
+    }
+    violations
+}
+
+/// The generated xtask reads top-down (no module imports one that imports it back), only
+/// `engine.rs` runs the container engine, the repository's bench and tests reuse it instead of
+/// copies, and ARCHITECTURE.md's codemap names every module.
+#[test]
+fn one_engine_module_and_layers_without_cycles() {
+    let root = repo_root();
+    let modules = modules(&root.join("template/xtask/src"));
+    let known: BTreeSet<&str> = modules.keys().map(String::as_str).collect();
+    let graph: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .map(|(name, code)| {
+            let mut used = uses(code, &known);
+            used.remove(name);
+            (name.clone(), used)
+        })
+        .collect();
+    let mut violations = Vec::new();
+    if let Some(cycle) = cycle(&graph) {
+        violations.push(format!(
+            "template/xtask/src: modules import each other: {cycle}"
+        ));
+    }
+    for name in modules.keys().filter(|name| *name != "engine") {
+        if modules[name].contains("{program} ") {
+            violations.push(format!(
+                "template/xtask/src/{name}.rs runs the container engine; every call belongs in engine.rs"
+            ));
+        }
+    }
+    violations.extend(engine_call_copies(&root.join("xtask/src"), "xtask/src/"));
+    violations.extend(engine_call_copies(
+        &root.join("xtask/render/tests"),
+        "xtask/render/tests/",
+    ));
+    let architecture = read(&root.join("ARCHITECTURE.md")).unwrap();
+    for name in modules.keys() {
+        if !architecture.contains(&format!("`{name}`")) {
+            violations.push(format!(
+                "ARCHITECTURE.md: the codemap does not name template/xtask/src/{name}.rs (`{name}`)"
+            ));
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
 mod fixtures {
     use super::*;
 
@@ -929,6 +1103,39 @@ ignore = [".github"]
             [
                 "src/serve.rs: ignored under every combination of answers, so no project ever gets it"
             ]
+        );
+    }
+
+    #[test]
+    fn module_uses_and_cycles_are_found() {
+        let known = BTreeSet::from(["docker", "engine", "buildlog", "report", "cache"]);
+        let code = "use crate::{\n    buildlog::{self, X},\n    engine::{Builder, Engine},\n};\nuse super::report;\nfn f() { crate::cache::check(); std::fs::read(); }\n";
+        let expected: BTreeSet<String> = ["buildlog", "cache", "engine", "report"]
+            .map(String::from)
+            .into();
+        assert_eq!(uses(code, &known), expected);
+        let graph = |edges: &[(&str, &str)]| {
+            let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (from, to) in edges {
+                graph
+                    .entry(from.to_string())
+                    .or_default()
+                    .insert(to.to_string());
+            }
+            graph
+        };
+        assert_eq!(
+            cycle(&graph(&[("docker", "cache"), ("cache", "engine")])),
+            None
+        );
+        assert_eq!(
+            cycle(&graph(&[
+                ("cache", "docker"),
+                ("docker", "smoke"),
+                ("smoke", "cache")
+            ]))
+            .as_deref(),
+            Some("cache -> docker -> smoke -> cache")
         );
     }
 
