@@ -656,10 +656,38 @@ impl<'a> Docker<'a> {
 }
 
 /// The log lines worth seeing live: cargo finishing, the native timings, and errors.
+/// BuildKit's step headers (`#7 [builder 4/10] RUN ...`) quote the Dockerfile, error messages
+/// of its scripts included, and are left out.
 fn shows_progress(line: &str) -> bool {
-    line.contains("Finished ")
-        || line.starts_with("native ")
-        || line.contains("error:")
-        || line.contains("error[")
-        || line.contains("ERROR")
+    let step_header = line.starts_with('#') && line.contains("] RUN ");
+    !step_header
+        && (line.contains("Finished ")
+            || line.starts_with("native ")
+            || line.contains("error:")
+            || line.contains("error[")
+            || line.contains("ERROR"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shows_progress;
+
+    #[test]
+    fn progress_shows_cargo_and_errors_but_not_step_headers() {
+        for (line, shown) in [
+            (
+                "#12 61.2     Finished `container` profile [optimized] target(s)",
+                true,
+            ),
+            ("native container 1 4012", true),
+            ("#9 3.1 error: could not compile `app`", true),
+            (
+                "#7 [builder 4/10] RUN set -eu; echo \"error: no std\" >&2",
+                false,
+            ),
+            ("#12 10.0    Compiling serde v1.0.228", false),
+        ] {
+            assert_eq!(shows_progress(line), shown, "{line}");
+        }
+    }
 }
