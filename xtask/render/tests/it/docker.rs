@@ -112,6 +112,14 @@ fn xtask_docker(e2e: &E2e, args: &[&str]) -> Output {
     output
 }
 
+/// `cargo xtask docker --json ARGS` as one named step of the test `tag`: its output and report.
+fn docker_step(tag: &str, e2e: &E2e, args: &[&str]) -> (Output, Value) {
+    let label = format!("cargo xtask docker {}", args.join(" "));
+    let output = step(tag, label.trim_end(), || Ok(xtask_docker(e2e, args)));
+    let report = parse_report(&output);
+    (output, report)
+}
+
 fn parse_report(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(&stdout)
@@ -212,17 +220,11 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
     let e2e = E2e::render("service", "e2e-service");
     let (project, name) = (&e2e.project, &e2e.name);
 
-    let output = step(
+    let (output, report) = docker_step(
         "e2e-service",
-        "cargo xtask docker --check-cache --check-version-bump",
-        || {
-            Ok(xtask_docker(
-                &e2e,
-                &["--check-cache", "--check-version-bump"],
-            ))
-        },
+        &e2e,
+        &["--check-cache", "--check-version-bump"],
     );
-    let report = parse_report(&output);
     assert!(output.status.success());
     assert_good_report(&report, name, "service");
     // The cache guarantees, each a rebuild of a changed copy of the context in the real engine:
@@ -273,11 +275,8 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
     });
 
     // A budget below the real size fails, says by how much, and shows where the bytes are.
-    let output = step("e2e-service", "cargo xtask docker --budget 1MB", || {
-        Ok(xtask_docker(&e2e, &["--budget", "1MB"]))
-    });
+    let (output, report) = docker_step("e2e-service", &e2e, &["--budget", "1MB"]);
     assert!(!output.status.success());
-    let report = parse_report(&output);
     assert_eq!(report["ok"], false);
     let errors = report["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{report:#}");
@@ -379,10 +378,7 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     let e2e = E2e::render("cli", "e2e-cli");
     let (project, name, tag) = (&e2e.project, &e2e.name, &e2e.tag);
 
-    let output = step("e2e-cli", "cargo xtask docker", || {
-        Ok(xtask_docker(&e2e, &[]))
-    });
-    let report = parse_report(&output);
+    let (output, report) = docker_step("e2e-cli", &e2e, &[]);
     assert!(output.status.success());
     assert_good_report(&report, name, "cli");
     let first_image = report["image_id"].as_str().unwrap().to_owned();
@@ -553,13 +549,14 @@ const LAYOUTS: &[Layout] = &[
     },
     Layout {
         // Several binaries; the shipped one has another name and a custom path; src/bin/*,
-        // examples (auto and custom path), a harness-less bench and test with custom paths.
+        // examples (auto and custom path), a harness-less bench and test with custom paths,
+        // a criterion bench (a dev-dependency the image build must neither need nor compile).
         name: "binaries",
         edits: &[
             Edit::Replace(
                 "Cargo.toml",
                 "[dependencies]",
-                "[[bin]]\nname = \"server\"\npath = \"app/server.rs\"\n\n[[example]]\nname = \"custom\"\npath = \"examples/custom/main.rs\"\n\n[[bench]]\nname = \"speed\"\npath = \"perf/speed.rs\"\nharness = false\n\n[[test]]\nname = \"plain\"\npath = \"checks/plain.rs\"\nharness = false\n\n[dependencies]",
+                "[[bin]]\nname = \"server\"\npath = \"app/server.rs\"\n\n[[example]]\nname = \"custom\"\npath = \"examples/custom/main.rs\"\n\n[[bench]]\nname = \"speed\"\npath = \"perf/speed.rs\"\nharness = false\n\n[[bench]]\nname = \"throughput\"\nharness = false\n\n[[test]]\nname = \"plain\"\npath = \"checks/plain.rs\"\nharness = false\n\n[dev-dependencies]\ncriterion = \"0.8\"\n\n[dependencies]",
             ),
             Edit::Replace(
                 "Cargo.toml",
@@ -578,6 +575,10 @@ const LAYOUTS: &[Layout] = &[
             Edit::Write("examples/custom/main.rs", "fn main() {}\n"),
             Edit::Write("perf/speed.rs", "fn main() {\n    println!(\"fast\");\n}\n"),
             Edit::Write("checks/plain.rs", "fn main() {}\n"),
+            Edit::Write(
+                "benches/throughput.rs",
+                "use criterion::{Criterion, criterion_group, criterion_main};\n\nfn sum(c: &mut Criterion) {\n    c.bench_function(\"sum\", |b| b.iter(|| (0..100u64).sum::<u64>()));\n}\n\ncriterion_group!(benches, sum);\ncriterion_main!(benches);\n",
+            ),
             Edit::Replace(
                 "src/main.rs",
                 ARM_AT,
@@ -594,7 +595,7 @@ const LAYOUTS: &[Layout] = &[
     Layout {
         // Members by glob, [workspace.package] and [workspace.dependencies] inheritance, a
         // path dependency with a version requirement, features, an optional and a
-        // target-specific dependency.
+        // target-specific dependency; the member has a build script compiling C through `cc`.
         name: "workspace",
         edits: &[
             Edit::Replace(
@@ -614,11 +615,16 @@ const LAYOUTS: &[Layout] = &[
             ),
             Edit::Write(
                 "crates/core/Cargo.toml",
-                "[package]\nname = \"core-lib\"\nversion.workspace = true\nedition = \"2024\"\npublish = false\n\n[features]\nfancy = [\"dep:itoa\"]\n\n[dependencies]\nitoa = { workspace = true, optional = true }\n\n[target.'cfg(unix)'.dependencies]\nmemchr = \"2\"\n",
+                "[package]\nname = \"core-lib\"\nversion.workspace = true\nedition = \"2024\"\npublish = false\n\n[features]\nfancy = [\"dep:itoa\"]\n\n[dependencies]\nitoa = { workspace = true, optional = true }\n\n[target.'cfg(unix)'.dependencies]\nmemchr = \"2\"\n\n[build-dependencies]\ncc = \"1\"\n",
             ),
             Edit::Write(
+                "crates/core/build.rs",
+                "fn main() {\n    println!(\"cargo:rerun-if-changed=c/seven.c\");\n    cc::Build::new().file(\"c/seven.c\").compile(\"seven\");\n}\n",
+            ),
+            Edit::Write("crates/core/c/seven.c", "int seven(void) { return 7; }\n"),
+            Edit::Write(
                 "crates/core/src/lib.rs",
-                "pub fn greeting() -> String {\n    let at = memchr::memchr(b'c', b\"abc\").unwrap_or(0);\n    #[cfg(feature = \"fancy\")]\n    return format!(\"fancy {}\", itoa::Buffer::new().format(at));\n    #[cfg(not(feature = \"fancy\"))]\n    return format!(\"plain {at}\");\n}\n",
+                "unsafe extern \"C\" {\n    fn seven() -> i32;\n}\n\npub fn greeting() -> String {\n    let at = memchr::memchr(b'c', b\"abc\").unwrap_or(0);\n    let c = unsafe { seven() };\n    #[cfg(feature = \"fancy\")]\n    return format!(\"fancy {}, c {c}\", itoa::Buffer::new().format(at));\n    #[cfg(not(feature = \"fancy\"))]\n    return format!(\"plain {at}, c {c}\");\n}\n",
             ),
             Edit::Replace(
                 "src/main.rs",
@@ -627,7 +633,7 @@ const LAYOUTS: &[Layout] = &[
         ["self-check"] => print!("{}", self_check()),"#,
             ),
         ],
-        prints: "fancy 2\n",
+        prints: "fancy 2, c 7\n",
     },
 ];
 
@@ -667,19 +673,12 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
         step(&tag, "cargo metadata (locks the layout)", || {
             support::cargo(path, &["metadata", "--format-version", "1"]).map(drop)
         });
-        let output = step(
-            &tag,
-            "cargo xtask docker --check-cache --check-version-bump",
-            || {
-                Ok(xtask_docker(
-                    &e2e,
-                    &["--check-cache", "--check-version-bump"],
-                ))
-            },
-        );
-        let report = parse_report(&output);
+        let (output, report) = docker_step(&tag, &e2e, &["--check-cache", "--check-version-bump"]);
         assert!(output.status.success(), "{tag} {report:#}");
         assert_eq!(report["ok"], true, "{tag} {report:#}");
+        // Dev-dependencies (the binaries layout's criterion) are never built for the image.
+        let compiled = names(&report["compiled"]);
+        assert!(!compiled.contains(&"criterion"), "{tag} {compiled:?}");
         let members: Vec<String> = cargo_members(path);
         for (change, compiled) in cache_checks(&tag, &report) {
             if change == "touch" {
