@@ -1,5 +1,6 @@
 //! `cargo xtask lock`: refreshes the Cargo.lock each kind ships (`template/locks/<kind>.lock`,
-//! renamed to `Cargo.lock` by the template's post hook), from a project rendered just for it.
+//! renamed to `Cargo.lock` by the template's post hook), from a project rendered just for it,
+//! and the tooling's own (`template/xtask/Cargo.lock`).
 
 use std::path::Path;
 
@@ -37,8 +38,10 @@ impl flags::Lock {
                 port: None,
             };
             let project = render::render(sh, &answers, &parent)?;
-            {
-                let _dir = sh.push_dir(&project);
+            // The project's lock, and the tooling's (xtask/ is a workspace of its own and
+            // the same in every kind).
+            for dir in [project.clone(), project.join("xtask")] {
+                let _dir = sh.push_dir(&dir);
                 match self.update {
                     // Resolving is enough to add what the manifests ask for and keep the rest.
                     Update::Minimal => cmd!(sh, "{cargo} metadata --format-version 1")
@@ -46,8 +49,10 @@ impl flags::Lock {
                         .run(),
                     Update::Upgrade => cmd!(sh, "{cargo} update").run(),
                 }
-                .with_context(|| format!("resolving the dependencies of a {kind} project"))?;
+                .with_context(|| format!("resolving the dependencies of {}", dir.display()))?;
             }
+            let xtask_lock = sh.read_file(project.join("xtask/Cargo.lock"))?;
+            write_if_changed(sh, &sh.current_dir().join("template/xtask/Cargo.lock"), &xtask_lock)?;
             let lock = sh
                 .read_file(project.join("Cargo.lock"))
                 .context("reading the rendered project's Cargo.lock")?;

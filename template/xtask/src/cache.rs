@@ -8,7 +8,7 @@ use xshell::Shell;
 
 use crate::{
     buildlog,
-    edit::{bump_patch, copy_tree, set_locked_version, set_version},
+    edit::{bump_patch, copy_tree, relock, set_version},
     engine::Builder,
     graph,
     project::{self, Project},
@@ -60,7 +60,8 @@ fn rebuild(
 ) -> anyhow::Result<String> {
     let dir = sh.create_temp_dir()?;
     copy_tree(&project.root, dir.path()).context("copying the build context")?;
-    let mut version = project.version.clone();
+    let package = project.package();
+    let mut version = package.version.clone();
     match change {
         Change::Touch => {}
         Change::Source => {
@@ -75,16 +76,16 @@ fn rebuild(
         }
         Change::VersionBump => {
             // Build metadata, not a pre-release: `^0.3` of a path dependency still matches.
-            version = format!("{}+check.{}", bump_patch(&project.version)?, nonce());
+            version = format!("{}+check.{}", bump_patch(&package.version)?, nonce());
             bump_version(sh, project, dir.path(), &version)?;
         }
     }
-    let tag = format!("{}:check-cache", project.name);
+    let tag = format!("{}:check-cache", package.name);
     let result = (|| {
         let log = builder.build(dir.path(), &tag)?;
         *compiled = buildlog::compiled_crates(log.iter().map(String::as_str));
         let members = project.member_names();
-        let verdict = judge(change, compiled, &project.name, &members).map_err(|message| {
+        let verdict = judge(change, compiled, &package.name, &members).map_err(|message| {
             let dependencies = compiled.iter().any(|name| !members.contains(name));
             match change != Change::Touch && dependencies {
                 true => anyhow::anyhow!("{message}{}", explain(sh, project, compiled)),
@@ -97,7 +98,7 @@ fn rebuild(
                 .engine
                 .run_once(&[], &tag, &["--version"])
                 .context("running the rebuilt image")?;
-            let expected = format!("{} {version}", project.name);
+            let expected = format!("{} {version}", package.name);
             if printed.trim() != expected {
                 bail!(
                     "the rebuilt image printed {:?}, expected {expected:?}",
@@ -115,41 +116,33 @@ fn rebuild(
 /// in `[workspace.package]` when it inherits the version (then every member that inherits it
 /// moves too). Cargo.lock follows for every member whose version changed, as cargo would write it.
 fn bump_version(sh: &Shell, project: &Project, dir: &Path, version: &str) -> anyhow::Result<()> {
-    let member = project
-        .members
-        .iter()
-        .find(|member| member.name == project.name)
-        .context("the shipped package is not a workspace member")?;
-    let relative = member
-        .manifest
-        .strip_prefix(&project.root)
-        .unwrap_or(&member.manifest);
-    let manifest = dir.join(relative);
+    let manifest = dir.join(project.relative(&project.package().manifest));
     let text = fs::read_to_string(&manifest)?;
-    match set_version(&text, "[package]", version) {
+    match set_version(&text, &["package"], version)? {
         Some(bumped) => fs::write(&manifest, bumped)?,
         None => {
             let root = dir.join("Cargo.toml");
             let text = fs::read_to_string(&root)?;
-            let bumped = set_version(&text, "[workspace.package]", version).context(
+            let bumped = set_version(&text, &["workspace", "package"], version)?.context(
                 "the package inherits its version, but [workspace.package] has none to bump",
             )?;
             fs::write(&root, bumped)?;
         }
     }
     let _in_copy = sh.push_dir(dir);
-    let bumped = project::members(&project::metadata_json(sh)?)?;
+    let bumped = project::parse(&project::metadata_json(sh)?)?;
     let lock = dir.join("Cargo.lock");
-    let mut text = fs::read_to_string(&lock)?;
-    for after in &bumped {
-        let moved = project
+    let (text, _) = relock(&fs::read_to_string(&lock)?, |name, old| {
+        let member = project
             .members
             .iter()
-            .any(|before| before.name == after.name && before.version != after.version);
-        if moved {
-            text = set_locked_version(&text, &after.name, &after.version)?;
-        }
-    }
+            .find(|m| m.name == name && m.version == old)?;
+        let after = bumped
+            .members
+            .iter()
+            .find(|after| after.name == member.name)?;
+        (after.version != old).then(|| after.version.clone())
+    })?;
     fs::write(&lock, text)?;
     Ok(())
 }

@@ -43,13 +43,16 @@ impl flags::Docker {
         let engine = Engine::choose(self.engine.clone())?;
         engine.check()?;
         let budget_text = self.budget.as_deref().unwrap_or(&project.size_budget);
-        let budget_bytes = budget::parse_size(budget_text).context(
-            "reading size-budget ([workspace.metadata.docker] in Cargo.toml or --budget)",
-        )?;
+        let budget_bytes = budget::parse_size(budget_text).with_context(|| {
+            format!(
+                "reading size-budget ({} in Cargo.toml or --budget)",
+                project.settings_table
+            )
+        })?;
         let tag = self
             .tag
             .clone()
-            .unwrap_or_else(|| format!("{}:{}", project.name, project.version));
+            .unwrap_or_else(|| format!("{}:{}", project.package().name, project.package().version));
         let args = self.build_args(&engine, &project)?;
         remove_containers_on_ctrl_c();
 
@@ -248,7 +251,7 @@ impl flags::Docker {
             args.push("--build-arg".to_owned());
             args.push(format!("{name}={value}"));
         };
-        build_arg("VERSION", &project.version);
+        build_arg("VERSION", &project.package().version);
         if let Some(profile) = &self.profile {
             build_arg("CARGO_PROFILE", profile);
         }
@@ -262,7 +265,12 @@ impl flags::Docker {
             build_arg("RUNTIME_IMAGE", image);
         }
         // Only a label that has a value: the Dockerfile sets none it might leave empty.
-        if let Some(source) = project.repository.as_deref().filter(|url| !url.is_empty()) {
+        if let Some(source) = project
+            .package()
+            .repository
+            .as_deref()
+            .filter(|url| !url.is_empty())
+        {
             args.push("--label".to_owned());
             args.push(format!("org.opencontainers.image.source={source}"));
         }

@@ -1,10 +1,11 @@
-//! Edits to a copy of the project, as a developer would make them: a version bump in Cargo.toml
-//! and Cargo.lock, and copying the tree. Plain text in, text out, so that nothing else in the
-//! files moves. Needs only std and anyhow: the repository's bench compiles this file too.
+//! Edits to Cargo files, read and written as TOML (toml_edit keeps everything it does not
+//! touch: comments, quoting; line endings become `\n`): versions in a manifest and in Cargo.lock, and copying a
+//! tree. Needs only std, anyhow and toml_edit: the repository's bench compiles this file too.
 
 use std::{fs, path::Path};
 
 use anyhow::{Context, bail};
+use toml_edit::{DocumentMut, Item, Value};
 
 /// `MAJOR.MINOR.PATCH` (any pre-release or build suffix dropped) with the patch one higher.
 pub fn bump_patch(version: &str) -> anyhow::Result<String> {
@@ -20,53 +21,106 @@ pub fn bump_patch(version: &str) -> anyhow::Result<String> {
     Ok(format!("{major}.{minor}.{}", patch + 1))
 }
 
-/// Sets a literal `version` in `table` (`[package]`, `[workspace.package]`) of a Cargo.toml;
-/// `None` when the table inherits its version (`version.workspace = true`) or has none.
-pub fn set_version(manifest: &str, table: &str, version: &str) -> Option<String> {
-    let mut section = String::new();
-    let mut done = false;
-    let mut out = String::with_capacity(manifest.len());
-    for line in manifest.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            section = trimmed.to_owned();
-        } else if !done && section == table {
-            let literal = trimmed
-                .strip_prefix("version")
-                .map(str::trim_start)
-                .and_then(|rest| rest.strip_prefix('='))
-                .is_some_and(|value| value.trim_start().starts_with('"'));
-            if literal {
-                done = true;
-                out.push_str(&format!("version = \"{version}\"\n"));
-                continue;
-            }
-        }
-        out.push_str(line);
-    }
-    done.then_some(out)
+pub fn parse(text: &str, what: &str) -> anyhow::Result<DocumentMut> {
+    text.parse()
+        .with_context(|| format!("{what} is not valid TOML"))
 }
 
-/// Sets the version of `package`'s own entry in a Cargo.lock (the `version` line right after
-/// its `name` line); without it `--locked` builds refuse the bumped manifest.
-pub fn set_locked_version(lock: &str, package: &str, version: &str) -> anyhow::Result<String> {
-    let name_line = format!("name = \"{package}\"");
-    let mut after_name = false;
-    let mut done = false;
-    let mut out = String::with_capacity(lock.len());
-    for line in lock.split_inclusive('\n') {
-        if after_name && line.starts_with("version = ") {
-            done = true;
-            out.push_str(&format!("version = \"{version}\"\n"));
-        } else {
-            out.push_str(line);
+/// The table at `path` (`["workspace", "package"]`), whatever the syntax: `[a.b]`, dotted keys,
+/// inline tables.
+pub fn table<'a>(
+    doc: &'a mut DocumentMut,
+    path: &[&str],
+) -> Option<&'a mut dyn toml_edit::TableLike> {
+    let mut item: &mut Item = doc.as_item_mut();
+    for key in path {
+        item = item.as_table_like_mut()?.get_mut(key)?;
+    }
+    item.as_table_like_mut()
+}
+
+/// Sets `version` of the table at `path` (`["package"]`, `["workspace", "package"]`) when it
+/// is a literal string; `None` when it inherits its version (`version.workspace = true`), has
+/// none or the file has no such table.
+pub fn set_version(manifest: &str, path: &[&str], version: &str) -> anyhow::Result<Option<String>> {
+    let mut doc = parse(manifest, "Cargo.toml")?;
+    let Some(table) = table(&mut doc, path) else {
+        return Ok(None);
+    };
+    match table.get_mut("version") {
+        Some(item) if item.is_str() => {
+            *item = toml_edit::value(version);
+            Ok(Some(doc.to_string()))
         }
-        after_name = line.trim_end() == name_line;
+        _ => Ok(None),
     }
-    if !done {
-        bail!("no entry for {package} in Cargo.lock");
+}
+
+/// Rewrites Cargo.lock: every package without a `source` (the workspace's own and other path
+/// packages) for which `change(name, version)` gives a new version gets it, in its entry and
+/// wherever another entry names it with its version (`"itoa 0.3.0"`, which cargo writes when
+/// two packages share a name). Returns the new lock and the `(name, old version)` it changed.
+pub fn relock(
+    lock: &str,
+    mut change: impl FnMut(&str, &str) -> Option<String>,
+) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    let mut doc = parse(lock, "Cargo.lock")?;
+    let mut moved: Vec<(String, String, String)> = Vec::new();
+    let Some(packages) = doc
+        .get_mut("package")
+        .and_then(Item::as_array_of_tables_mut)
+    else {
+        bail!(
+            "Cargo.lock has no [[package]] entries: regenerate it with `cargo generate-lockfile`"
+        );
+    };
+    for package in packages.iter_mut() {
+        if package.contains_key("source") {
+            continue;
+        }
+        let name = package
+            .get("name")
+            .and_then(Item::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let version = package
+            .get("version")
+            .and_then(Item::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if let Some(new) = change(&name, &version) {
+            package["version"] = toml_edit::value(new.as_str());
+            moved.push((name, version, new));
+        }
     }
-    Ok(out)
+    for package in packages.iter_mut() {
+        let Some(dependencies) = package.get_mut("dependencies").and_then(Item::as_array_mut)
+        else {
+            continue;
+        };
+        for dependency in dependencies.iter_mut() {
+            let Some(text) = dependency.as_str() else {
+                continue;
+            };
+            // "name", "name version" or "name version (source)": only the sourceless form
+            // names a path package.
+            let mut words = text.split(' ');
+            let (Some(name), Some(version), None) = (words.next(), words.next(), words.next())
+            else {
+                continue;
+            };
+            if let Some((_, _, new)) = moved.iter().find(|(n, v, _)| n == name && v == version) {
+                let decor = dependency.decor().clone();
+                *dependency = Value::from(format!("{name} {new}"));
+                *dependency.decor_mut() = decor;
+            }
+        }
+    }
+    let changed = moved
+        .into_iter()
+        .map(|(name, old, _)| (name, old))
+        .collect();
+    Ok((doc.to_string(), changed))
 }
 
 /// Copies a project tree, leaving out build output and version control.
@@ -93,10 +147,13 @@ pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = "[package]\nname = \"demo\"\nversion = \"0.1.9\"\n\n\
-                            [dependencies]\nanyhow = { version = \"1\" }\n";
-    const LOCK: &str = "[[package]]\nname = \"anyhow\"\nversion = \"1.0.100\"\n\n\
-                        [[package]]\nname = \"demo\"\nversion = \"0.1.9\"\n";
+    const LOCK: &str = "version = 4\r\n\r\n[[package]]\r\nname = \"anyhow\"\r\nversion = \"1.0.100\"\r\n\
+                        source = \"registry+https://github.com/rust-lang/crates.io-index\"\r\n\r\n\
+                        [[package]]\r\nname = \"demo\"\r\nversion = \"0.1.9\"\r\n\
+                        dependencies = [\r\n \"anyhow\",\r\n \"itoa 0.3.0\",\r\n \"itoa 1.0.1\",\r\n]\r\n\r\n\
+                        [[package]]\r\nname = \"itoa\"\r\nversion = \"0.3.0\"\r\n\r\n\
+                        [[package]]\r\nname = \"itoa\"\r\nversion = \"1.0.1\"\r\n\
+                        source = \"registry+https://github.com/rust-lang/crates.io-index\"\r\n";
 
     #[test]
     fn bumps_the_patch_whatever_the_suffix() {
@@ -113,27 +170,56 @@ mod tests {
     }
 
     #[test]
-    fn sets_the_version_of_one_table_and_nothing_else() {
-        let bumped = set_version(MANIFEST, "[package]", "0.1.10").unwrap();
-        assert_eq!(bumped, MANIFEST.replace("0.1.9", "0.1.10"));
-        let inherits = "[package]\nname = \"demo\"\nversion.workspace = true\n\n\
-                        [workspace.package]\n  version = \"2.0.0\"\n";
-        assert_eq!(set_version(inherits, "[package]", "9.9.9"), None);
-        let bumped = set_version(inherits, "[workspace.package]", "2.0.1").unwrap();
-        assert_eq!(
-            bumped,
-            inherits.replace("  version = \"2.0.0\"", "version = \"2.0.1\"")
-        );
-        assert_eq!(
-            set_version("[dependencies]\nversion = \"1\"\n", "[package]", "1.0.0"),
-            None
-        );
+    fn sets_the_version_of_one_table_in_any_spelling() {
+        for (manifest, path, expected) in [
+            (
+                "[package] # the service\nname = 'demo'\nversion = '0.1.9'\n",
+                &["package"][..],
+                Some("[package] # the service\nname = 'demo'\nversion = \"0.2.0\"\n"),
+            ),
+            (
+                "[workspace]\npackage.version = \"0.1.9\"\n",
+                &["workspace", "package"],
+                Some("[workspace]\npackage.version = \"0.2.0\"\n"),
+            ),
+            (
+                "[package]\nname = \"demo\"\nversion.workspace = true\n",
+                &["package"],
+                None,
+            ),
+            ("[dependencies]\nversion = \"1\"\n", &["package"], None),
+        ] {
+            let set = set_version(manifest, path, "0.2.0").unwrap();
+            assert_eq!(set.as_deref(), expected, "{manifest}");
+        }
+        assert!(set_version("[package\n", &["package"], "1.0.0").is_err());
     }
 
     #[test]
-    fn sets_the_locked_version_of_one_package() {
-        let bumped = set_locked_version(LOCK, "demo", "0.1.10").unwrap();
-        assert_eq!(bumped, LOCK.replace("0.1.9", "0.1.10"));
-        assert!(set_locked_version(LOCK, "missing", "1.0.0").is_err());
+    fn relocks_path_packages_only_and_where_they_are_named() {
+        let (lock, moved) = relock(LOCK, |_, _| Some("0.0.0".to_owned())).unwrap();
+        assert_eq!(
+            moved,
+            [
+                ("demo".into(), "0.1.9".into()),
+                ("itoa".into(), "0.3.0".into())
+            ]
+        );
+        let expected = LOCK
+            .replace("\r\n", "\n")
+            .replace(
+                "\"demo\"\nversion = \"0.1.9\"",
+                "\"demo\"\nversion = \"0.0.0\"",
+            )
+            .replace("\"itoa 0.3.0\"", "\"itoa 0.0.0\"")
+            .replace(
+                "\"itoa\"\nversion = \"0.3.0\"",
+                "\"itoa\"\nversion = \"0.0.0\"",
+            );
+        assert_eq!(lock, expected);
+        let (same, moved) = relock(LOCK, |_, _| None).unwrap();
+        assert!(moved.is_empty());
+        assert_eq!(same, LOCK.replace("\r\n", "\n"));
+        assert!(relock("version = 4\n", |_, _| None).is_err());
     }
 }

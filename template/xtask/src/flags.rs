@@ -1,6 +1,6 @@
 //! The command line of `cargo xtask`, in one place.
 
-use std::ffi::OsString;
+use std::{ffi::OsString, path::PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -8,6 +8,7 @@ use crate::platform::Platform;
 
 pub const HELP: &str = "\
 usage: cargo xtask docker [OPTIONS]
+       cargo xtask plan SRC OUT   (the Dockerfile's dependency planner: see src/plan.rs)
 
 Builds the image, smoke-tests it in a locked-down container and checks its size budget.
 
@@ -39,6 +40,11 @@ options:
 pub enum Command {
     Help,
     Docker(Docker),
+    /// The Dockerfile's dependency planner: the build context, and where the plan goes.
+    Plan {
+        src: PathBuf,
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -66,7 +72,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
     match parser.next()? {
         None | Some(Short('h') | Long("help")) => return Ok(Command::Help),
         Some(Value(command)) if command == "docker" => {}
-        Some(other) => bail!("{}: the only command is `docker`", other.unexpected()),
+        Some(Value(command)) if command == "plan" => {
+            let usage = "usage: cargo xtask plan SRC OUT";
+            let src = parser.value().context(usage)?;
+            let out = parser.value().context(usage)?;
+            if parser.next()?.is_some() {
+                bail!(usage);
+            }
+            return Ok(Command::Plan {
+                src: src.into(),
+                out: out.into(),
+            });
+        }
+        Some(other) => bail!(
+            "{}: the commands are `docker` and `plan`",
+            other.unexpected()
+        ),
     }
     while let Some(arg) = parser.next()? {
         match arg {
@@ -138,7 +159,7 @@ mod tests {
         for (line, message) in [
             (
                 "build",
-                "unexpected argument \"build\": the only command is `docker`",
+                "unexpected argument \"build\": the commands are `docker` and `plan`",
             ),
             ("docker --frobnicate", "invalid option '--frobnicate'"),
             ("docker --tag", "--tag needs a value"),

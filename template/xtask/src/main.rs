@@ -9,6 +9,7 @@ mod elf;
 mod engine;
 mod flags;
 mod graph;
+mod plan;
 mod platform;
 mod project;
 mod report;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         flags::Command::Docker(docker) => docker.run(),
+        flags::Command::Plan { src, out } => plan::run(&src, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

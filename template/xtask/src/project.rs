@@ -1,5 +1,7 @@
-//! What `cargo metadata` says about this project: its name, version, members and
-//! `[workspace.metadata.docker]`.
+//! The project as cargo reads it: `cargo metadata --no-deps` (members, targets, path
+//! dependencies, the metadata tables, whatever the manifests' syntax) and the docker settings,
+//! validated. `cargo xtask docker` and the Dockerfile's planner (`cargo xtask plan`) read the
+//! project through this module alone.
 
 use std::path::{Path, PathBuf};
 
@@ -7,44 +9,92 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
-#[derive(Debug)]
-pub struct Project {
-    pub root: PathBuf,
-    /// The package whose binary the image ships.
-    pub name: String,
-    pub version: String,
-    pub repository: Option<String>,
-    /// The binary the image ships: `bin` in `[workspace.metadata.docker]`, else `name`.
-    pub bin: String,
-    /// The source file of that binary's `main`, relative to `root`.
-    pub bin_source: PathBuf,
-    /// Every package of the workspace: what a source change may recompile.
-    pub members: Vec<Member>,
-    /// `[workspace.metadata.docker]`: the final stage the Dockerfile was generated for, and
-    /// the image's size budget ("8 MB").
-    pub runtime: String,
-    pub size_budget: String,
-}
-
 /// The final stages the Dockerfile can be generated for.
 pub const RUNTIMES: [&str; 3] = ["scratch", "alpine", "distroless"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
+/// Every key of the docker settings, and what it takes.
+const SETTINGS: [(&str, &str); 3] = [
+    (
+        "runtime",
+        "the final stage the Dockerfile was generated for: scratch, alpine or distroless",
+    ),
+    (
+        "size-budget",
+        "the image's size limit, a string such as \"8 MB\"",
+    ),
+    (
+        "bin",
+        "the binary the image ships, a string naming a [[bin]] of any member",
+    ),
+];
+
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    /// Every package of the workspace, in `cargo metadata` order.
+    pub members: Vec<Package>,
+    /// The package whose binary the image ships (an index into `members`).
+    shipped: usize,
+    /// The binary the image ships.
+    pub bin: String,
+    /// The source file of that binary's `main`, relative to `root`.
+    pub bin_source: PathBuf,
+    pub runtime: String,
+    pub size_budget: String,
+    /// Where the settings are: `[workspace.metadata.docker]` or `[package.metadata.docker]`.
+    pub settings_table: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct Package {
     pub name: String,
     pub version: String,
     pub manifest: PathBuf,
+    pub repository: Option<String>,
+    pub targets: Vec<Target>,
+    /// The directories of its path dependencies, of every kind and platform.
+    pub path_dependencies: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub kinds: Vec<String>,
+    pub src_path: PathBuf,
+}
+
+impl Target {
+    fn is_bin(&self) -> bool {
+        self.kinds.iter().any(|kind| kind == "bin")
+    }
+}
+
+impl Package {
+    pub fn bins(&self) -> impl Iterator<Item = &Target> {
+        self.targets.iter().filter(|target| target.is_bin())
+    }
 }
 
 impl Project {
+    /// The package whose binary the image ships.
+    pub fn package(&self) -> &Package {
+        &self.members[self.shipped]
+    }
+
     pub fn member_names(&self) -> Vec<String> {
         self.members
             .iter()
             .map(|member| member.name.clone())
             .collect()
     }
+
+    /// `path` relative to the workspace root.
+    pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
+        path.strip_prefix(&self.root).unwrap_or(path)
+    }
 }
 
+/// The project of the workspace `sh` is in.
 pub fn load(sh: &Shell) -> anyhow::Result<Project> {
     parse(&metadata_json(sh)?)
 }
@@ -55,7 +105,7 @@ pub fn metadata_json(sh: &Shell) -> anyhow::Result<String> {
     cmd!(sh, "{cargo} metadata --format-version 1 --no-deps")
         .quiet()
         .read()
-        .context("running `cargo metadata`")
+        .context("running `cargo metadata` (is this a Cargo project? run it to see cargo's error)")
 }
 
 /// `cargo metadata` with the resolved dependency graph (it may download crate manifests).
@@ -77,105 +127,190 @@ fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or("")
 }
 
-fn packages(metadata: &Value) -> impl Iterator<Item = &Value> {
-    metadata["packages"].as_array().into_iter().flatten()
+fn list(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
 }
 
-/// The `bin` targets of a package: (name, source file).
-fn bins(package: &Value) -> impl Iterator<Item = (&str, &str)> {
-    let targets = package["targets"].as_array().into_iter().flatten();
-    targets
-        .filter(|target| {
-            target["kind"]
-                .as_array()
-                .is_some_and(|kinds| kinds.contains(&"bin".into()))
-        })
-        .map(|target| (text(target, "name"), text(target, "src_path")))
-}
-
-fn member(package: &Value) -> Member {
-    Member {
-        name: text(package, "name").to_owned(),
-        version: text(package, "version").to_owned(),
-        manifest: PathBuf::from(text(package, "manifest_path")),
+fn package(json: &Value) -> Package {
+    Package {
+        name: text(json, "name").to_owned(),
+        version: text(json, "version").to_owned(),
+        manifest: PathBuf::from(text(json, "manifest_path")),
+        repository: json["repository"].as_str().map(str::to_owned),
+        targets: list(&json["targets"])
+            .map(|target| Target {
+                name: text(target, "name").to_owned(),
+                kinds: list(&target["kind"])
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                src_path: PathBuf::from(text(target, "src_path")),
+            })
+            .collect(),
+        path_dependencies: list(&json["dependencies"])
+            .filter_map(|dependency| dependency["path"].as_str().map(PathBuf::from))
+            .collect(),
     }
 }
 
-/// Every member's name, version and manifest, from `cargo metadata --no-deps` output.
-pub fn members(json: &str) -> anyhow::Result<Vec<Member>> {
+/// The project, from `cargo metadata --no-deps` output.
+pub fn parse(json: &str) -> anyhow::Result<Project> {
     let metadata: Value = serde_json::from_str(json).context("reading `cargo metadata`")?;
-    Ok(packages(&metadata).map(member).collect())
-}
-
-fn parse(json: &str) -> anyhow::Result<Project> {
-    let metadata: Value = serde_json::from_str(json).context("reading `cargo metadata`")?;
-    let docker = &metadata["metadata"]["docker"];
-    if !docker.is_object() {
-        bail!(
-            "Cargo.toml has no [workspace.metadata.docker] table: add one with \
-             runtime = \"scratch\" and size-budget = \"8 MB\""
-        );
-    }
-    let (Some(runtime), Some(size_budget)) =
-        (docker["runtime"].as_str(), docker["size-budget"].as_str())
-    else {
-        bail!("[workspace.metadata.docker] in Cargo.toml needs runtime and size-budget (strings)");
-    };
-    if !RUNTIMES.contains(&runtime) {
-        bail!(
-            "[workspace.metadata.docker] runtime = {runtime:?} in Cargo.toml is not one of {}: \
-             set the one the Dockerfile's final stage was generated for",
-            RUNTIMES.join(", ")
-        );
-    }
     let root = PathBuf::from(text(&metadata, "workspace_root"));
+    let members: Vec<Package> = list(&metadata["packages"]).map(package).collect();
     let root_manifest = root.join("Cargo.toml");
-    let root_package = packages(&metadata)
-        .find(|package| Path::new(text(package, "manifest_path")) == root_manifest);
-    let bin = match (docker["bin"].as_str(), root_package) {
-        (Some(bin), _) => bin.to_owned(),
-        (None, Some(package)) => text(package, "name").to_owned(),
-        (None, None) => bail!(
-            "the workspace root has no package: say which binary the image ships with \
-             bin = \"NAME\" in [workspace.metadata.docker]"
-        ),
-    };
-    let found = packages(&metadata).find_map(|package| {
-        let (_, source) = bins(package).find(|(name, _)| *name == bin)?;
-        Some((package, source))
-    });
-    let Some((package, source)) = found else {
-        let all: Vec<&str> = packages(&metadata)
-            .flat_map(bins)
-            .map(|(name, _)| name)
-            .collect();
-        bail!(
-            "the image ships the binary {bin:?}, but the workspace has no such [[bin]] \
-             (it has: {}); set bin = \"NAME\" in [workspace.metadata.docker] of Cargo.toml",
-            all.join(", ")
-        );
-    };
-    let bin_source = Path::new(source)
-        .strip_prefix(&root)
-        .unwrap_or(Path::new(source))
-        .to_owned();
+    let root_json = list(&metadata["packages"])
+        .find(|json| Path::new(text(json, "manifest_path")) == root_manifest);
+    let root_package = members
+        .iter()
+        .position(|member| member.manifest == root_manifest);
+
+    let workspace_settings = &metadata["metadata"]["docker"];
+    let package_settings = root_json.map_or(&Value::Null, |json| &json["metadata"]["docker"]);
+    let (settings, settings_table) =
+        match (workspace_settings.is_null(), package_settings.is_null()) {
+            (false, false) => bail!(
+                "Cargo.toml has both [workspace.metadata.docker] and [package.metadata.docker]: \
+             keep one of them"
+            ),
+            (true, false) => (package_settings, "[package.metadata.docker]"),
+            _ => (workspace_settings, "[workspace.metadata.docker]"),
+        };
+    let settings = Settings::parse(settings, settings_table)?;
+
+    let (shipped, bin) = choose_bin(
+        &members,
+        root_package,
+        settings.bin.as_deref(),
+        settings_table,
+    )?;
+    let source = &members[shipped]
+        .bins()
+        .find(|target| target.name == bin)
+        .expect("chosen among the bins")
+        .src_path;
+    let bin_source = source.strip_prefix(&root).unwrap_or(source).to_owned();
     Ok(Project {
-        name: text(package, "name").to_owned(),
-        version: text(package, "version").to_owned(),
-        repository: package["repository"].as_str().map(str::to_owned),
+        root,
+        members,
+        shipped,
         bin,
         bin_source,
-        members: packages(&metadata).map(member).collect(),
-        root,
-        runtime: runtime.to_owned(),
-        size_budget: size_budget.to_owned(),
+        runtime: settings.runtime,
+        size_budget: settings.size_budget,
+        settings_table,
     })
+}
+
+/// The docker settings, validated: every key known, every value of the right type.
+struct Settings {
+    runtime: String,
+    size_budget: String,
+    bin: Option<String>,
+}
+
+impl Settings {
+    fn parse(table: &Value, name: &str) -> anyhow::Result<Settings> {
+        let keys = SETTINGS.map(|(key, _)| key).join(", ");
+        let Some(table) = table.as_object() else {
+            bail!(
+                "Cargo.toml has no [workspace.metadata.docker] table (or [package.metadata.docker]): \
+                 add one with runtime = \"scratch\" and size-budget = \"8 MB\""
+            );
+        };
+        for (key, value) in table {
+            let Some((_, takes)) = SETTINGS.iter().find(|(known, _)| known == key) else {
+                bail!("{name} in Cargo.toml has an unknown key `{key}`: the keys are {keys}");
+            };
+            if !value.is_string() {
+                bail!("{key} = {value} in {name} of Cargo.toml must be {takes}");
+            }
+        }
+        let string = |key: &str| table.get(key).and_then(Value::as_str).map(str::to_owned);
+        let (Some(runtime), Some(size_budget)) = (string("runtime"), string("size-budget")) else {
+            bail!("{name} in Cargo.toml needs runtime and size-budget (strings)");
+        };
+        if !RUNTIMES.contains(&runtime.as_str()) {
+            bail!(
+                "runtime = {runtime:?} in {name} of Cargo.toml is not one of {}: set the one the \
+                 Dockerfile's final stage was generated for",
+                RUNTIMES.join(", ")
+            );
+        }
+        Ok(Settings {
+            runtime,
+            size_budget,
+            bin: string("bin"),
+        })
+    }
+}
+
+/// The binary to ship: the one named in the settings (in any member), else the root package's
+/// only binary or the one named like it, else the workspace's only binary.
+fn choose_bin(
+    members: &[Package],
+    root_package: Option<usize>,
+    named: Option<&str>,
+    table: &str,
+) -> anyhow::Result<(usize, String)> {
+    let all: Vec<(usize, &str)> = members
+        .iter()
+        .enumerate()
+        .flat_map(|(index, member)| member.bins().map(move |bin| (index, bin.name.as_str())))
+        .collect();
+    let names = || {
+        all.iter()
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let found = match named {
+        Some(bin) => all
+            .iter()
+            .find(|(_, name)| *name == bin)
+            .copied()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "bin = {bin:?} in {table} of Cargo.toml names no binary of the workspace (it \
+                 has: {}): set it to one of them",
+                    names()
+                )
+            })?,
+        None => {
+            // The root package's binary named like it, else its only one, else the
+            // workspace's only one.
+            let own: Vec<(usize, &str)> = all
+                .iter()
+                .copied()
+                .filter(|(index, _)| Some(*index) == root_package)
+                .collect();
+            let same = own
+                .iter()
+                .copied()
+                .find(|(index, name)| *name == members[*index].name);
+            let candidates = match (same, own.is_empty()) {
+                (Some(same), _) => vec![same],
+                (None, false) => own,
+                (None, true) => all.clone(),
+            };
+            match candidates[..] {
+                [only] => only,
+                [] if all.is_empty() => {
+                    bail!("the workspace has no binary to ship: add a [[bin]] target")
+                }
+                _ => bail!(
+                    "which binary does the image ship? The workspace has {}: set bin = \"NAME\" in \
+                     {table} of Cargo.toml",
+                    names()
+                ),
+            }
+        }
+    };
+    Ok((found.0, found.1.to_owned()))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     fn package(name: &str, manifest: &str, bins: &[(&str, &str)]) -> serde_json::Value {
@@ -189,6 +324,7 @@ mod tests {
             "name": name, "version": "1.2.3", "manifest_path": manifest,
             "repository": (name == "demo").then_some("https://example.com/demo"),
             "targets": targets,
+            "dependencies": [{"name": "tool", "path": "/p/crates/tool"}, {"name": "anyhow"}],
         })
     }
 
@@ -197,7 +333,6 @@ mod tests {
             "workspace_root": "/p",
             "metadata": docker,
             "packages": [
-                package("xtask", "/p/xtask/Cargo.toml", &[("xtask", "/p/xtask/src/main.rs")]),
                 package("demo", "/p/Cargo.toml", &[
                     ("demo", "/p/src/main.rs"),
                     ("server", "/p/src/bin/server/main.rs"),
@@ -208,32 +343,40 @@ mod tests {
         .to_string()
     }
 
-    fn docker(bin: Option<&str>) -> serde_json::Value {
+    fn docker(bin: serde_json::Value) -> serde_json::Value {
         let mut table = serde_json::json!({"runtime": "scratch", "size-budget": "8 MB"});
-        if let Some(bin) = bin {
-            table["bin"] = bin.into();
+        if !bin.is_null() {
+            table["bin"] = bin;
         }
         serde_json::json!({ "docker": table })
     }
 
+    fn error(json: &str) -> String {
+        format!("{:#}", parse(json).unwrap_err())
+    }
+
     #[test]
     fn finds_the_root_package_and_the_docker_table() {
-        let project = parse(&metadata(docker(None))).unwrap();
+        let project = parse(&metadata(docker(serde_json::Value::Null))).unwrap();
+        let package = project.package();
         assert_eq!(
-            (project.name.as_str(), project.version.as_str()),
+            (package.name.as_str(), package.version.as_str()),
             ("demo", "1.2.3")
         );
         assert_eq!(
             (project.bin.as_str(), project.bin_source.to_str()),
             ("demo", Some("src/main.rs"))
         );
-        assert_eq!(project.size_budget, "8 MB");
-        assert_eq!(project.runtime, "scratch");
-        assert_eq!(project.member_names(), ["xtask", "demo", "tool"]);
         assert_eq!(
-            project.repository.as_deref(),
+            (project.runtime.as_str(), project.size_budget.as_str()),
+            ("scratch", "8 MB")
+        );
+        assert_eq!(project.member_names(), ["demo", "tool"]);
+        assert_eq!(
+            package.repository.as_deref(),
             Some("https://example.com/demo")
         );
+        assert_eq!(package.path_dependencies, [PathBuf::from("/p/crates/tool")]);
     }
 
     #[test]
@@ -242,40 +385,77 @@ mod tests {
             ("server", "demo", "src/bin/server/main.rs"),
             ("tool-cli", "tool", "crates/tool/cli.rs"),
         ] {
-            let project = parse(&metadata(docker(Some(bin)))).unwrap();
+            let project = parse(&metadata(docker(bin.into()))).unwrap();
             assert_eq!(project.bin, bin);
-            assert_eq!(project.name, package, "{bin}");
+            assert_eq!(project.package().name, package, "{bin}");
             assert_eq!(project.bin_source, Path::new(source), "{bin}");
         }
-        let error = parse(&metadata(docker(Some("nope"))))
-            .unwrap_err()
-            .to_string();
+        let message = error(&metadata(docker("nope".into())));
         assert!(
-            error.contains("no such [[bin]] (it has: xtask, demo, server, tool-cli)"),
-            "{error}"
+            message.contains("names no binary of the workspace (it has: demo, server, tool-cli)"),
+            "{message}"
         );
     }
 
     #[test]
-    fn a_missing_table_says_what_to_add() {
-        let error = parse(&metadata(serde_json::Value::Null))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("add one with runtime"), "{error}");
-        let empty = serde_json::json!({"docker": {}});
-        let error = format!("{:#}", parse(&metadata(empty)).unwrap_err());
-        assert!(error.contains("needs runtime and size-budget"), "{error}");
-    }
-
-    #[test]
-    fn an_unknown_runtime_is_refused_with_the_allowed_ones() {
-        let docker = serde_json::json!({"docker": {"runtime": "ubuntu", "size-budget": "8 MB"}});
-        let error = parse(&metadata(docker)).unwrap_err().to_string();
-        assert!(
-            error.contains(
-                r#"runtime = "ubuntu" in Cargo.toml is not one of scratch, alpine, distroless"#
+    fn settings_are_validated_strictly() {
+        for (settings, message) in [
+            (serde_json::Value::Null, "add one with runtime"),
+            (
+                serde_json::json!({"docker": {}}),
+                "needs runtime and size-budget",
             ),
-            "{error}"
+            (
+                docker(5.into()),
+                "bin = 5 in [workspace.metadata.docker] of Cargo.toml must be the binary",
+            ),
+            (
+                serde_json::json!({"docker": {"runtime": "scratch", "size-budget": "8 MB", "bins": "x"}}),
+                "unknown key `bins`: the keys are runtime, size-budget, bin",
+            ),
+            (
+                serde_json::json!({"docker": {"runtime": "ubuntu", "size-budget": "8 MB"}}),
+                r#"runtime = "ubuntu" in [workspace.metadata.docker] of Cargo.toml is not one of scratch, alpine, distroless"#,
+            ),
+        ] {
+            let message_seen = error(&metadata(settings.clone()));
+            assert!(message_seen.contains(message), "{settings}: {message_seen}");
+        }
+    }
+
+    #[test]
+    fn without_a_setting_the_binary_is_the_only_or_the_root_packages() {
+        let bins = |names: &[&str]| Package {
+            name: "fd-find".into(),
+            version: "1.0.0".into(),
+            manifest: "/p/Cargo.toml".into(),
+            repository: None,
+            targets: names
+                .iter()
+                .map(|name| Target {
+                    name: name.to_string(),
+                    kinds: vec!["bin".into()],
+                    src_path: "/p/src/main.rs".into(),
+                })
+                .collect(),
+            path_dependencies: vec![],
+        };
+        let chosen =
+            |members: &[Package], root| choose_bin(members, root, None, "[t]").map(|(_, bin)| bin);
+        assert_eq!(chosen(&[bins(&["fd"])], Some(0)).unwrap(), "fd");
+        assert_eq!(
+            chosen(&[bins(&["fd", "fd-find"])], Some(0)).unwrap(),
+            "fd-find"
         );
+        assert_eq!(chosen(&[bins(&[]), bins(&["only"])], None).unwrap(), "only");
+        let message = chosen(&[bins(&["a"]), bins(&["b"])], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("The workspace has a, b: set bin = \"NAME\" in [t]"),
+            "{message}"
+        );
+        let message = chosen(&[bins(&[])], Some(0)).unwrap_err().to_string();
+        assert!(message.contains("no binary to ship"), "{message}");
     }
 }

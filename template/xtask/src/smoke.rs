@@ -85,11 +85,11 @@ impl Smoke<'_> {
         let key = "org.opencontainers.image.version";
         let version = self.image.label(key).unwrap_or("(none)");
         ensure!(
-            version == self.project.version,
+            version == self.project.package().version,
             "label {key} is {version} but Cargo.toml says {}: build with \
              --build-arg VERSION={}",
-            self.project.version,
-            self.project.version
+            self.project.package().version,
+            self.project.package().version
         );
         Ok(format!("{key}={version}"))
     }
@@ -126,7 +126,11 @@ impl Smoke<'_> {
     /// Proves the image ships the real binary, not a placeholder from a cached layer.
     fn version(&self) -> anyhow::Result<String> {
         let stdout = self.run_once(&["--version"])?;
-        let expected = format!("{} {}", self.project.name, self.project.version);
+        let expected = format!(
+            "{} {}",
+            self.project.package().name,
+            self.project.package().version
+        );
         ensure!(
             stdout.trim() == expected,
             "`--version` printed {:?}, expected {expected:?}: the image does not run the \

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 // The template's own edits (its `cargo xtask docker --check-cache` makes the same changes).
 #[path = "../../../template/xtask/src/edit.rs"]
 mod shared;
-pub(crate) use shared::{bump_patch, copy_tree, set_locked_version};
+pub(crate) use shared::{bump_patch, copy_tree};
 
 /// `source` with one more comment line: a source-only change that compiles to the same code.
 pub(crate) fn append_comment(source: &str, rebuild: usize) -> String {
@@ -24,18 +24,19 @@ pub(crate) fn append_comment(source: &str, rebuild: usize) -> String {
 
 /// The `version` of the `[package]` table of a Cargo.toml.
 pub(crate) fn package_version(manifest: &str) -> anyhow::Result<String> {
-    let mut section = "";
-    for line in manifest.lines() {
-        if line.starts_with('[') {
-            section = line.trim();
-        } else if section == "[package]"
-            && let Some(value) = line.strip_prefix("version")
-            && let Some(value) = value.trim_start().strip_prefix('=')
-        {
-            return Ok(value.trim().trim_matches('"').to_owned());
-        }
+    let mut doc = shared::parse(manifest, "Cargo.toml")?;
+    shared::table(&mut doc, &["package"])
+        .and_then(|package| package.get("version")?.as_str().map(str::to_owned))
+        .context("no version in the [package] table of Cargo.toml")
+}
+
+/// Sets the version of `package`'s own entry in a Cargo.lock.
+fn set_locked_version(lock: &str, package: &str, version: &str) -> anyhow::Result<String> {
+    let (lock, moved) = shared::relock(lock, |name, _| (name == package).then(|| version.to_owned()))?;
+    if moved.is_empty() {
+        bail!("no entry for {package} in Cargo.lock");
     }
-    bail!("no version in the [package] table of Cargo.toml")
+    Ok(lock)
 }
 
 /// Appends a comment to `project`/src/main.rs.
@@ -55,7 +56,7 @@ pub(crate) fn bump_version(project: &Path, package: &str) -> anyhow::Result<Stri
     let manifest = fs::read_to_string(&manifest_path).context("reading Cargo.toml")?;
     let lock = fs::read_to_string(&lock_path).context("reading Cargo.lock")?;
     let version = bump_patch(&package_version(&manifest)?)?;
-    let bumped = shared::set_version(&manifest, "[package]", &version)
+    let bumped = shared::set_version(&manifest, &["package"], &version)?
         .context("no literal version in the [package] table of Cargo.toml")?;
     fs::write(&manifest_path, bumped).context("writing Cargo.toml")?;
     fs::write(&lock_path, set_locked_version(&lock, package, &version)?)
@@ -210,7 +211,9 @@ dependencies = [
         assert_eq!(package_version(MANIFEST).unwrap(), "0.1.9");
         let version = bump_patch("0.1.9").unwrap();
         assert_eq!(version, "0.1.10");
-        let manifest = shared::set_version(MANIFEST, "[package]", &version).unwrap();
+        let manifest = shared::set_version(MANIFEST, &["package"], &version)
+            .unwrap()
+            .unwrap();
         assert_eq!(manifest, MANIFEST.replace("0.1.9", "0.1.10"));
         let lock = set_locked_version(LOCK, "bench-app", &version).unwrap();
         assert_eq!(lock, LOCK.replace("0.1.9", "0.1.10"));

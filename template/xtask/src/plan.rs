@@ -1,0 +1,460 @@
+//! `cargo xtask plan SRC OUT`: the Dockerfile's dependency planner. It writes into OUT what
+//! compiling the dependencies needs and nothing that changes when only sources, versions or
+//! metadata change, so the dependency layer built from OUT stays cached across such changes.
+//!
+//! OUT/skeleton/      every workspace member's manifest and every other path package's (those
+//!                    reached through path dependencies, `[patch]` and `[replace]`), parsed and
+//!                    rewritten as TOML: the workspace's own versions masked (0.0.0), metadata,
+//!                    lints and descriptive keys removed; Cargo.lock with the path packages'
+//!                    versions masked; `.cargo/config.toml` and vendored sources as they are;
+//!                    a placeholder for every target.
+//! OUT/manifest, bin  the package (its manifest, relative) and the binary the image ships.
+//! OUT/members        every path package as `NAME@0.0.0`: their placeholder artifacts are
+//!                    deleted after the dependency build, so that cargo never ships them.
+//! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
+//!                    cargo with `--config`): their `release`, without debug info.
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+use toml_edit::{DocumentMut, Item, TableLike};
+use xshell::Shell;
+
+use crate::{edit, project};
+
+/// What every target's source becomes: it compiles under any lint level a manifest or
+/// rustflags can set (the manifests' `[lints]` are removed; `-D missing-docs` is met).
+const PLACEHOLDER: &str = "//! Placeholder of the Dockerfile's dependency build, never shipped.\n\
+                           #![allow(warnings, missing_docs, unused_crate_dependencies)]\n\
+                           fn main() {}\n";
+
+/// The image's profile when the project defines none of that name.
+const CONTAINER_PROFILE: &str = "[profile.container]\ninherits = \"release\"\n\
+                                 debug = false\nstrip = \"debuginfo\"\n";
+
+/// Keys that describe a package and never change how anything compiles.
+const DESCRIPTIVE: [&str; 14] = [
+    "authors",
+    "categories",
+    "description",
+    "documentation",
+    "exclude",
+    "homepage",
+    "include",
+    "keywords",
+    "license",
+    "license-file",
+    "metadata",
+    "publish",
+    "readme",
+    "repository",
+];
+
+const DEPENDENCY_TABLES: [&str; 5] = [
+    "dependencies",
+    "dev-dependencies",
+    "dev_dependencies",
+    "build-dependencies",
+    "build_dependencies",
+];
+
+const CONFIGS: [&str; 2] = [".cargo/config.toml", ".cargo/config"];
+
+pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
+    let src = src
+        .canonicalize()
+        .with_context(|| format!("no build context at {}", src.display()))?;
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        if !src.join(file).is_file() {
+            bail!(
+                "no {file} in the build context: build from the project's root{}",
+                match file {
+                    "Cargo.lock" => ", with Cargo.lock committed (`cargo generate-lockfile`)",
+                    _ => "",
+                }
+            );
+        }
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&src);
+    let project = project::load(&sh)?;
+    let root = project.root.canonicalize()?;
+    let skeleton = out.join("skeleton");
+    let write = |relative: &Path, contents: &str| -> anyhow::Result<()> {
+        let path = skeleton.join(relative);
+        fs::create_dir_all(path.parent().expect("a file"))?;
+        fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
+    };
+
+    // The members and the root manifest (a virtual workspace's is no package's).
+    let mut manifests: BTreeSet<PathBuf> = project
+        .members
+        .iter()
+        .map(|member| member.manifest.clone())
+        .collect();
+    manifests.insert(root.join("Cargo.toml"));
+    for manifest in &manifests {
+        let relative = within(&root, manifest)?;
+        write(
+            relative,
+            &mask_manifest(&read(manifest)?, false)
+                .with_context(|| relative.display().to_string())?,
+        )?;
+    }
+    for target in project.members.iter().flat_map(|member| &member.targets) {
+        write(within(&root, &target.src_path)?, PLACEHOLDER)?;
+    }
+
+    // Path packages that are not members: only their library and build script compile.
+    let configs: Vec<(PathBuf, DocumentMut)> = CONFIGS
+        .iter()
+        .map(|config| root.join(config))
+        .filter(|path| path.is_file())
+        .map(|path| {
+            Ok((
+                path.clone(),
+                edit::parse(&read(&path)?, &path.display().to_string())?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for dir in path_packages(&project, &root, &configs)? {
+        let manifest = dir.join("Cargo.toml");
+        let mut doc = edit::parse(&read(&manifest)?, &manifest.display().to_string())?;
+        let relative = within(&root, &dir)?;
+        let lib = doc
+            .get("lib")
+            .and_then(|lib| lib.get("path"))
+            .and_then(Item::as_str)
+            .unwrap_or("src/lib.rs");
+        let mut sources = vec![lib.to_owned()];
+        match doc.get("package").and_then(|package| package.get("build")) {
+            Some(build) => sources.extend(build.as_str().map(str::to_owned)),
+            None if dir.join("build.rs").is_file() => sources.push("build.rs".to_owned()),
+            None => {}
+        }
+        for source in sources {
+            write(&relative.join(source), PLACEHOLDER)?;
+        }
+        mask(&mut doc, true);
+        write(&relative.join("Cargo.toml"), &doc.to_string())?;
+    }
+
+    // The lock, with every path package's version masked.
+    let (lock, masked) = edit::relock(&read(&root.join("Cargo.lock"))?, |_, _| {
+        Some("0.0.0".to_owned())
+    })?;
+    write(Path::new("Cargo.lock"), &lock)?;
+    let members: BTreeSet<String> = masked
+        .into_iter()
+        .map(|(name, _)| format!("{name}@0.0.0\n"))
+        .collect();
+
+    // Build configuration that applies to the dependencies (rustflags, cfgs, [env], linkers,
+    // [patch]) and the vendored sources it points at.
+    for (path, config) in &configs {
+        write(within(&root, path)?, &read(path)?)?;
+        for source in config
+            .get("source")
+            .and_then(Item::as_table_like)
+            .into_iter()
+            .flat_map(|sources| sources.iter())
+        {
+            for key in ["directory", "local-registry"] {
+                if let Some(dir) = source.1.get(key).and_then(Item::as_str) {
+                    let from = root.join(dir).canonicalize().with_context(|| {
+                        format!(
+                            "[source.{}] {key} = {dir:?} in {} does not exist",
+                            source.0,
+                            path.display()
+                        )
+                    })?;
+                    edit::copy_tree(&from, &skeleton.join(within(&root, &from)?))?;
+                }
+            }
+        }
+    }
+
+    let package = project.package();
+    let profile = match defines_profile(&read(&root.join("Cargo.toml"))?, "container")? {
+        true => "",
+        false => CONTAINER_PROFILE,
+    };
+    for (file, contents) in [
+        (
+            "manifest",
+            format!("{}\n", within(&root, &package.manifest)?.display()),
+        ),
+        ("bin", format!("{}\n", project.bin)),
+        ("members", members.into_iter().collect()),
+        ("profile.toml", profile.to_owned()),
+    ] {
+        fs::write(out.join(file), contents).with_context(|| format!("writing {file}"))?;
+    }
+    eprintln!(
+        "plan: {} workspace package(s), {} manifest(s); shipping binary {:?} of package {}",
+        project.members.len(),
+        manifests.len(),
+        project.bin,
+        package.name
+    );
+    Ok(())
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// `path` relative to the build context, or an error when it lies outside it.
+fn within<'a>(root: &Path, path: &'a Path) -> anyhow::Result<&'a Path> {
+    path.strip_prefix(root).with_context(|| {
+        format!(
+            "{} is outside the build context {}: the image build cannot see it; move it into \
+             the project (or depend on it through git or a registry)",
+            path.display(),
+            root.display()
+        )
+    })
+}
+
+/// A manifest as the dependency build needs it; see [`mask`].
+pub fn mask_manifest(text: &str, as_dependency: bool) -> anyhow::Result<String> {
+    let mut doc = edit::parse(text, "Cargo.toml")?;
+    mask(&mut doc, as_dependency);
+    Ok(doc.to_string())
+}
+
+/// Masks what changes without changing how the dependencies compile: the package's own
+/// version (0.0.0, and path dependencies' version requirements with it), descriptive keys,
+/// metadata, lints and badges. A package that is only a dependency keeps its library and
+/// build script alone.
+fn mask(doc: &mut DocumentMut, as_dependency: bool) {
+    for key in ["badges", "lints"] {
+        doc.remove(key);
+    }
+    for path in [&["package"][..], &["workspace", "package"]] {
+        if let Some(table) = edit::table(doc, path) {
+            for key in DESCRIPTIVE {
+                table.remove(key);
+            }
+            if let Some(version) = table.get_mut("version").filter(|version| version.is_str()) {
+                *version = toml_edit::value("0.0.0");
+            }
+        }
+    }
+    if let Some(workspace) = edit::table(doc, &["workspace"]) {
+        workspace.remove("metadata");
+        workspace.remove("lints");
+    }
+    each_dependency(doc, |dependency| {
+        if dependency.contains_key("path") {
+            dependency.remove("version");
+        }
+    });
+    if as_dependency {
+        for key in ["bin", "example", "test", "bench"] {
+            doc.remove(key);
+        }
+        if let Some(package) = edit::table(doc, &["package"]) {
+            for key in ["autobins", "autoexamples", "autotests", "autobenches"] {
+                package.insert(key, toml_edit::value(false));
+            }
+        }
+    }
+}
+
+/// Calls `f` with every dependency written as a table (`{ path = ".." }`, `[dependencies.x]`)
+/// in every dependency table: of each kind and platform, `[workspace.dependencies]`,
+/// `[patch.*]` and `[replace]`.
+fn each_dependency(doc: &mut DocumentMut, mut f: impl FnMut(&mut dyn TableLike)) {
+    let mut visit = |item: &mut Item| {
+        for (_, dependency) in item
+            .as_table_like_mut()
+            .into_iter()
+            .flat_map(|table| table.iter_mut())
+        {
+            if let Some(table) = dependency.as_table_like_mut() {
+                f(table);
+            }
+        }
+    };
+    for (key, item) in doc.as_table_mut().iter_mut() {
+        match key.get() {
+            "target" | "patch" | "workspace" => {
+                for (inner, item) in item
+                    .as_table_like_mut()
+                    .into_iter()
+                    .flat_map(|table| table.iter_mut())
+                {
+                    match key.get() {
+                        "target" => {
+                            for (kind, item) in item
+                                .as_table_like_mut()
+                                .into_iter()
+                                .flat_map(|table| table.iter_mut())
+                            {
+                                if DEPENDENCY_TABLES.contains(&kind.get()) {
+                                    visit(item);
+                                }
+                            }
+                        }
+                        "workspace" if inner.get() != "dependencies" => {}
+                        _ => visit(item),
+                    }
+                }
+            }
+            "replace" => visit(item),
+            kind if DEPENDENCY_TABLES.contains(&kind) => visit(item),
+            _ => {}
+        }
+    }
+}
+
+/// The `path` of every dependency written as a table in `doc`.
+fn dependency_paths(doc: &mut DocumentMut) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    each_dependency(doc, |dependency| {
+        paths.extend(
+            dependency
+                .get("path")
+                .and_then(Item::as_str)
+                .map(PathBuf::from),
+        );
+    });
+    paths
+}
+
+/// Every path package the build may need that is not a member: path dependencies on crates
+/// outside the workspace (excluded ones too), `[patch]` and `[replace]` paths in Cargo.toml
+/// and `.cargo/config.toml`, and their own path dependencies. Directories, canonical.
+fn path_packages(
+    project: &project::Project,
+    root: &Path,
+    configs: &[(PathBuf, DocumentMut)],
+) -> anyhow::Result<Vec<PathBuf>> {
+    let members: BTreeSet<PathBuf> = project
+        .members
+        .iter()
+        .filter_map(|member| member.manifest.parent()?.canonicalize().ok())
+        .collect();
+    let mut queue: Vec<PathBuf> = project
+        .members
+        .iter()
+        .flat_map(|member| member.path_dependencies.iter().cloned())
+        .collect();
+    let root_doc = edit::parse(&read(&root.join("Cargo.toml"))?, "Cargo.toml")?;
+    let mut roots = vec![root_doc];
+    roots.extend(configs.iter().map(|(_, doc)| doc.clone()));
+    for doc in &mut roots {
+        // Only [patch] and [replace] here: the members' own dependencies came from cargo.
+        let mut patches = DocumentMut::new();
+        for key in ["patch", "replace"] {
+            if let Some(item) = doc.remove(key) {
+                patches.insert(key, item);
+            }
+        }
+        queue.extend(
+            dependency_paths(&mut patches)
+                .into_iter()
+                .map(|path| root.join(path)),
+        );
+    }
+    let mut found = BTreeSet::new();
+    while let Some(dir) = queue.pop() {
+        let dir = dir.canonicalize().with_context(|| {
+            format!(
+                "the path dependency {} does not exist in the build context",
+                dir.display()
+            )
+        })?;
+        if members.contains(&dir) || found.contains(&dir) {
+            continue;
+        }
+        within(root, &dir)?;
+        let manifest = dir.join("Cargo.toml");
+        let mut doc = edit::parse(&read(&manifest)?, &manifest.display().to_string())?;
+        queue.extend(
+            dependency_paths(&mut doc)
+                .into_iter()
+                .map(|path| dir.join(path)),
+        );
+        found.insert(dir);
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// Whether the manifest defines `[profile.NAME]` (in any syntax).
+pub fn defines_profile(manifest: &str, name: &str) -> anyhow::Result<bool> {
+    let mut doc = edit::parse(manifest, "Cargo.toml")?;
+    Ok(edit::table(&mut doc, &["profile", name]).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_versions_metadata_and_lints_in_every_spelling() {
+        for (manifest, expected) in [
+            (
+                "[package] # the service\r\nname = 'demo'\r\nversion = '1.2.3'\r\ndescription = \"x\"\r\n\r\n\
+                 [dependencies.core]\r\npath = 'crates/core'\r\nversion = '1.2'\r\n\r\n\
+                 [package.metadata.deb]\r\nassets = [\r\n  [\"a\", \"b\"],\r\n]\r\n[lints.rust]\r\nmissing_docs = \"deny\"\r\n",
+                "[package] # the service\nname = 'demo'\nversion = \"0.0.0\"\n\n\
+                 [dependencies.core]\npath = 'crates/core'\n",
+            ),
+            (
+                "[workspace]\nmembers = [\"a\"]\npackage.version = \"2.0.0\"\nmetadata.docker.size-budget = \"8 MB\"\n\n\
+                 [workspace.dependencies]\ncore = {\n  path = \"core\", version = \"2\" }\n\
+                 [target.'cfg(unix)'.dependencies]\nx = { path = \"x\", version = \"1\", features = [] }\n\
+                 [patch.crates-io]\nitoa = { path = \"patches/itoa\", version = \"1\" }\n",
+                "[workspace]\nmembers = [\"a\"]\npackage.version = \"0.0.0\"\n\n\
+                 [workspace.dependencies]\ncore = {\n  path = \"core\"}\n\
+                 [target.'cfg(unix)'.dependencies]\nx = { path = \"x\", features = [] }\n\
+                 [patch.crates-io]\nitoa = { path = \"patches/itoa\"}\n",
+            ),
+            (
+                "[package]\nname = \"m\"\nversion.workspace = true\n\
+                 [dependencies]\nanyhow = \"1\"\n[lints]\nworkspace = true\n",
+                "[package]\nname = \"m\"\nversion.workspace = true\n\
+                 [dependencies]\nanyhow = \"1\"\n",
+            ),
+        ] {
+            assert_eq!(
+                mask_manifest(manifest, false).unwrap(),
+                expected,
+                "{manifest}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_path_package_that_is_only_a_dependency_keeps_its_library() {
+        let masked = mask_manifest(
+            "[package]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[bin]]\nname = \"tool\"\n",
+            true,
+        )
+        .unwrap();
+        assert!(!masked.contains("[[bin]]"), "{masked}");
+        assert!(masked.contains("autobins = false"), "{masked}");
+    }
+
+    #[test]
+    fn finds_a_profile_in_any_spelling() {
+        for (manifest, defined) in [
+            ("[profile.container]\ninherits = \"release\"\n", true),
+            ("profile.container.inherits = \"release\"\n", true),
+            ("[profile]\ncontainer = { inherits = \"release\" }\n", true),
+            ("[profile.release]\ndebug = 1\n", false),
+        ] {
+            assert_eq!(
+                defines_profile(manifest, "container").unwrap(),
+                defined,
+                "{manifest}"
+            );
+        }
+    }
+}
