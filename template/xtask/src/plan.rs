@@ -9,13 +9,13 @@
 //!                    versions masked; `.cargo/config.toml` and vendored sources as they are;
 //!                    a placeholder for every target.
 //! OUT/manifest, bin  the package (its manifest, relative) and the binary the image ships.
-//! OUT/members        every path package as `NAME@0.0.0`: their placeholder artifacts are
+//! OUT/members        every path package as `NAME@VERSION` (members: 0.0.0): their placeholder artifacts are
 //!                    deleted after the dependency build, so that cargo never ships them.
 //! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
 //!                    cargo with `--config`): their `release`, without debug info.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     fs,
     path::{Path, PathBuf},
 };
@@ -101,7 +101,7 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         let relative = within(&root, manifest)?;
         write(
             relative,
-            &mask_manifest(&read(manifest)?, false)
+            &mask_manifest(&read(manifest)?, Role::Member)
                 .with_context(|| relative.display().to_string())?,
         )?;
     }
@@ -121,7 +121,15 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
             ))
         })
         .collect::<anyhow::Result<_>>()?;
-    for dir in path_packages(&project, &root, &configs)? {
+    // Their versions are masked like the members', but for [patch] targets, which must still
+    // match what the registry's dependents require.
+    let mut masked: Vec<(String, String)> = project
+        .members
+        .iter()
+        .map(|member| (member.name.clone(), member.version.clone()))
+        .collect();
+    let mut path_specs = BTreeSet::new();
+    for (dir, patched) in path_packages(&project, &root, &configs)? {
         let manifest = dir.join("Cargo.toml");
         let mut doc = edit::parse(&read(&manifest)?, &manifest.display().to_string())?;
         let relative = within(&root, &dir)?;
@@ -139,18 +147,40 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         for source in sources {
             write(&relative.join(source), PLACEHOLDER)?;
         }
-        mask(&mut doc, true);
+        let package = doc.get("package");
+        let field = |key| package.and_then(|package| package.get(key)?.as_str());
+        let name = field("name")
+            .with_context(|| format!("{} has no package name", manifest.display()))?
+            .to_owned();
+        let version = field("version").unwrap_or("0.0.0").to_owned();
+        match patched {
+            true => path_specs.insert(format!("{name}@{version}\n")),
+            false => path_specs.insert(format!("{name}@0.0.0\n")),
+        };
+        if !patched {
+            masked.push((name, version));
+        }
+        mask(
+            &mut doc,
+            if patched {
+                Role::Patch
+            } else {
+                Role::PathDependency
+            },
+        );
         write(&relative.join("Cargo.toml"), &doc.to_string())?;
     }
 
-    // The lock, with every path package's version masked.
-    let (lock, masked) = edit::relock(&read(&root.join("Cargo.lock"))?, |_, _| {
-        Some("0.0.0".to_owned())
+    // The lock, with the same versions masked.
+    let (lock, moved) = edit::relock(&read(&root.join("Cargo.lock"))?, |name, version| {
+        let masks = masked.iter().any(|(n, v)| n == name && v == version);
+        masks.then(|| "0.0.0".to_owned())
     })?;
     write(Path::new("Cargo.lock"), &lock)?;
-    let members: BTreeSet<String> = masked
+    let members: BTreeSet<String> = moved
         .into_iter()
         .map(|(name, _)| format!("{name}@0.0.0\n"))
+        .chain(path_specs)
         .collect();
 
     // Build configuration that applies to the dependencies (rustflags, cfgs, [env], linkers,
@@ -221,17 +251,27 @@ fn within<'a>(root: &Path, path: &'a Path) -> anyhow::Result<&'a Path> {
 }
 
 /// A manifest as the dependency build needs it; see [`mask`].
-pub fn mask_manifest(text: &str, as_dependency: bool) -> anyhow::Result<String> {
+pub fn mask_manifest(text: &str, role: Role) -> anyhow::Result<String> {
     let mut doc = edit::parse(text, "Cargo.toml")?;
-    mask(&mut doc, as_dependency);
+    mask(&mut doc, role);
     Ok(doc.to_string())
 }
 
+/// What a path package is to the build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Member,
+    /// Reached through path dependencies only: its library and build script compile.
+    PathDependency,
+    /// Named by [patch] or [replace]: as a dependency, and its version must still match.
+    Patch,
+}
+
 /// Masks what changes without changing how the dependencies compile: the package's own
-/// version (0.0.0, and path dependencies' version requirements with it), descriptive keys,
-/// metadata, lints and badges. A package that is only a dependency keeps its library and
-/// build script alone.
-fn mask(doc: &mut DocumentMut, as_dependency: bool) {
+/// version (0.0.0, and path dependencies' version requirements with it; not a [patch]'s),
+/// descriptive keys, metadata, lints and badges. A package that is only a dependency keeps
+/// its library and build script alone.
+fn mask(doc: &mut DocumentMut, role: Role) {
     for key in ["badges", "lints"] {
         doc.remove(key);
     }
@@ -240,7 +280,8 @@ fn mask(doc: &mut DocumentMut, as_dependency: bool) {
             for key in DESCRIPTIVE {
                 table.remove(key);
             }
-            if let Some(version) = table.get_mut("version").filter(|version| version.is_str()) {
+            let version = table.get_mut("version").filter(|version| version.is_str());
+            if let Some(version) = version.filter(|_| role != Role::Patch) {
                 *version = toml_edit::value("0.0.0");
             }
         }
@@ -254,7 +295,7 @@ fn mask(doc: &mut DocumentMut, as_dependency: bool) {
             dependency.remove("version");
         }
     });
-    if as_dependency {
+    if role != Role::Member {
         for key in ["bin", "example", "test", "bench"] {
             doc.remove(key);
         }
@@ -329,21 +370,27 @@ fn dependency_paths(doc: &mut DocumentMut) -> Vec<PathBuf> {
 
 /// Every path package the build may need that is not a member: path dependencies on crates
 /// outside the workspace (excluded ones too), `[patch]` and `[replace]` paths in Cargo.toml
-/// and `.cargo/config.toml`, and their own path dependencies. Directories, canonical.
+/// and `.cargo/config.toml`, and their own path dependencies. Directories, canonical, each
+/// with whether a [patch] or [replace] names it.
 fn path_packages(
     project: &project::Project,
     root: &Path,
     configs: &[(PathBuf, DocumentMut)],
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> anyhow::Result<BTreeMap<PathBuf, bool>> {
     let members: BTreeSet<PathBuf> = project
         .members
         .iter()
         .filter_map(|member| member.manifest.parent()?.canonicalize().ok())
         .collect();
-    let mut queue: Vec<PathBuf> = project
+    let mut queue: Vec<(PathBuf, bool)> = project
         .members
         .iter()
-        .flat_map(|member| member.path_dependencies.iter().cloned())
+        .flat_map(|member| {
+            member
+                .path_dependencies
+                .iter()
+                .map(|dir| (dir.clone(), false))
+        })
         .collect();
     let root_doc = edit::parse(&read(&root.join("Cargo.toml"))?, "Cargo.toml")?;
     let mut roots = vec![root_doc];
@@ -359,18 +406,22 @@ fn path_packages(
         queue.extend(
             dependency_paths(&mut patches)
                 .into_iter()
-                .map(|path| root.join(path)),
+                .map(|path| (root.join(path), true)),
         );
     }
-    let mut found = BTreeSet::new();
-    while let Some(dir) = queue.pop() {
+    let mut found = BTreeMap::new();
+    while let Some((dir, patched)) = queue.pop() {
         let dir = dir.canonicalize().with_context(|| {
             format!(
                 "the path dependency {} does not exist in the build context",
                 dir.display()
             )
         })?;
-        if members.contains(&dir) || found.contains(&dir) {
+        if members.contains(&dir) {
+            continue;
+        }
+        if let Some(seen) = found.get_mut(&dir) {
+            *seen |= patched;
             continue;
         }
         within(root, &dir)?;
@@ -379,11 +430,11 @@ fn path_packages(
         queue.extend(
             dependency_paths(&mut doc)
                 .into_iter()
-                .map(|path| dir.join(path)),
+                .map(|path| (dir.join(path), false)),
         );
-        found.insert(dir);
+        found.insert(dir, patched);
     }
-    Ok(found.into_iter().collect())
+    Ok(found)
 }
 
 /// Whether the manifest defines `[profile.NAME]` (in any syntax).
@@ -424,7 +475,7 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                mask_manifest(manifest, false).unwrap(),
+                mask_manifest(manifest, Role::Member).unwrap(),
                 expected,
                 "{manifest}"
             );
@@ -432,14 +483,15 @@ mod tests {
     }
 
     #[test]
-    fn a_path_package_that_is_only_a_dependency_keeps_its_library() {
+    fn a_patch_keeps_its_version_and_only_its_library() {
         let masked = mask_manifest(
             "[package]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[bin]]\nname = \"tool\"\n",
-            true,
+            Role::Patch,
         )
         .unwrap();
         assert!(!masked.contains("[[bin]]"), "{masked}");
         assert!(masked.contains("autobins = false"), "{masked}");
+        assert!(masked.contains("version = \"1.0.0\""), "{masked}");
     }
 
     #[test]

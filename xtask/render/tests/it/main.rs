@@ -7,6 +7,7 @@ mod docker;
 mod lint;
 mod lockfile;
 mod matrix;
+mod plan;
 mod support;
 mod tidy;
 
