@@ -75,9 +75,10 @@ pub fn build_hint(log: &str) -> String {
              `cargo build`) on the host and commit Cargo.lock",
         ),
         (
-            "recipe.sh: error:",
-            "the Dockerfile's planner (docker/recipe.sh) refused the project: its message is \
-             above",
+            "xtask plan /src /recipe",
+            "the Dockerfile's planner (`cargo xtask plan`) refused the project: its error above \
+             names the setting or file to fix; run `cargo xtask plan . /tmp/plan` to see it \
+             without Docker",
         ),
         ("exec format error", EMULATION_HINT),
         (

@@ -213,12 +213,12 @@ pub fn advice(compiled: &[String], members: &[String], build_only: &[String]) ->
     if !dependencies.is_empty() && dependencies.iter().all(|name| build_only.contains(name)) {
         return "; they are build-dependencies, which compile only for packages that have a \
                 build script: the dependency build must compile every build.rs (the \
-                Dockerfile's docker/recipe.sh writes a placeholder for each; keep its \
+                Dockerfile's planner (`cargo xtask plan`) writes a placeholder for each; keep its \
                 recipe stage and `cargo build` of the skeleton unchanged)"
             .to_owned();
     }
     "; something the dependency build reads changed with the sources: keep the Dockerfile's \
-     recipe stage (docker/recipe.sh) in front of the dependency build, copy the sources only \
+     recipe stage (`cargo xtask plan`) in front of the dependency build, copy the sources only \
      after it, and build the same --bin with the same --profile, --target and features in both"
         .to_owned()
 }
@@ -266,7 +266,7 @@ mod tests {
         for compiled in [&["cc", "serde", "demo"][..], &["serde"]] {
             let text = advice(compiled);
             assert!(!text.contains("build-dependencies"), "{compiled:?}: {text}");
-            assert!(text.contains("docker/recipe.sh"), "{text}");
+            assert!(text.contains("cargo xtask plan"), "{text}");
         }
     }
 }

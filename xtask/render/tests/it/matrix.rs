@@ -59,6 +59,18 @@ fn check_combination(kind: &str, runtime: &str) {
     step(&tag, "test", || {
         cargo(dir, &["test", "--workspace", "--locked"])
     });
+    // The tooling is a workspace of its own (xtask/), with its own lock.
+    let xtask = ["--manifest-path", "xtask/Cargo.toml"];
+    step(&tag, "xtask: fmt, clippy, test", || {
+        cargo(dir, &[&["fmt", "--check"][..], &xtask].concat())?;
+        let clippy = [
+            &["clippy", "--all-targets", "--locked"][..],
+            &xtask,
+            &["--", "-D", "warnings"],
+        ];
+        cargo(dir, &clippy.concat())?;
+        cargo(dir, &[&["test", "--locked"][..], &xtask].concat())
+    });
 }
 
 /// The longest name the template accepts must not push a line over rustfmt's width (the

@@ -416,10 +416,11 @@ fn check_tree(files: &BTreeMap<String, u64>, config: &Config) -> Vec<String> {
                 .iter()
                 .any(|suffix| name.ends_with(suffix))
             || name == ".DS_Store"
-            || name == "Cargo.lock";
+            // The project's lock is locks/<kind>.lock; the tooling's is its own workspace's.
+            || (name == "Cargo.lock" && path != "xtask/Cargo.lock");
         if junk {
             violations.push(format!(
-                "{path}: cargo-generate would copy this into every project; delete it (lock files live in locks/<kind>.lock)"
+                "{path}: cargo-generate would copy this into every project; delete it (lock files live in locks/<kind>.lock and xtask/Cargo.lock)"
             ));
         }
     }
@@ -863,11 +864,106 @@ fn one_engine_module_and_layers_without_cycles() {
             ));
         }
     }
+    violations.extend(layer_violations(&layers(&architecture, &known), &graph));
     assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+/// The layers ARCHITECTURE.md gives the generated xtask's modules: its `- layer N, ...` bullets
+/// (with their continuation lines), each naming modules in backticks; module -> layer number
+/// (1 is the top).
+fn layers(architecture: &str, known: &BTreeSet<&str>) -> BTreeMap<String, u32> {
+    let mut bullets: Vec<(u32, String)> = Vec::new();
+    let mut open = false;
+    for line in architecture.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("- layer ") {
+            let number = rest.split(',').next().and_then(|n| n.trim().parse().ok());
+            open = number.is_some();
+            bullets.extend(number.map(|number| (number, rest.to_owned())));
+        } else if trimmed.is_empty() || trimmed.starts_with("- ") {
+            open = false;
+        } else if open && let Some((_, text)) = bullets.last_mut() {
+            text.push(' ');
+            text.push_str(trimmed);
+        }
+    }
+    let mut layers = BTreeMap::new();
+    for (number, text) in bullets {
+        for (index, word) in text.split('`').enumerate() {
+            if index % 2 == 1 && known.contains(word) {
+                layers.insert(word.to_owned(), number);
+            }
+        }
+    }
+    layers
+}
+
+/// Every module is in a layer and uses modules of its own layer or the layers below only.
+fn layer_violations(
+    layers: &BTreeMap<String, u32>,
+    graph: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (module, used) in graph {
+        let Some(layer) = layers.get(module) else {
+            violations.push(format!(
+                "ARCHITECTURE.md: `{module}` is in no `- layer N` line"
+            ));
+            continue;
+        };
+        for other in used {
+            if let Some(other_layer) = layers.get(other).filter(|other| *other < layer) {
+                violations.push(format!(
+                    "template/xtask/src/{module}.rs (layer {layer}) uses `{other}` (layer \
+                     {other_layer}), a layer above it: move the code, or the module in \
+                     ARCHITECTURE.md"
+                ));
+            }
+        }
+    }
+    violations
 }
 
 mod fixtures {
     use super::*;
+
+    #[test]
+    fn layers_are_read_from_the_architecture_and_enforced() {
+        let known: BTreeSet<&str> = ["docker", "engine", "report", "budget"].into();
+        let architecture = "- layer 1, commands: `docker` (the `cargo` one)\n\
+                            - layer 2, engine and report: `engine`,\n    `report`\n\
+                            - layer 3, facts: `budget`\n\n`engine` again, in prose\n";
+        let layers = layers(architecture, &known);
+        assert_eq!(layers.get("engine"), Some(&2));
+        assert_eq!(layers.len(), 4);
+        let graph = |edges: &[(&str, &str)]| {
+            let mut graph: BTreeMap<String, BTreeSet<String>> = known
+                .iter()
+                .map(|name| (name.to_string(), BTreeSet::new()))
+                .collect();
+            for (from, to) in edges {
+                graph.get_mut(*from).unwrap().insert(to.to_string());
+            }
+            graph
+        };
+        let good = graph(&[
+            ("docker", "engine"),
+            ("engine", "report"),
+            ("report", "budget"),
+        ]);
+        assert_eq!(layer_violations(&layers, &good), Vec::<String>::new());
+        let bad = layer_violations(&layers, &graph(&[("budget", "engine")]));
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(
+            bad[0].contains("budget.rs (layer 3) uses `engine` (layer 2)"),
+            "{bad:?}"
+        );
+        let mut unplaced = graph(&[]);
+        unplaced.insert("sbom".into(), BTreeSet::new());
+        assert!(
+            layer_violations(&layers, &unplaced)[0].contains("`sbom` is in no `- layer N` line")
+        );
+    }
 
     const CONFIG: &str = r#"
 [hooks]
@@ -1083,8 +1179,8 @@ ignore = [".github"]
         assert_eq!(
             tree(&config, &bad),
             [
-                "src/main.rs~: cargo-generate would copy this into every project; delete it (lock files live in locks/<kind>.lock)",
-                "target/debug/x: cargo-generate would copy this into every project; delete it (lock files live in locks/<kind>.lock)",
+                "src/main.rs~: cargo-generate would copy this into every project; delete it (lock files live in locks/<kind>.lock and xtask/Cargo.lock)",
+                "target/debug/x: cargo-generate would copy this into every project; delete it (lock files live in locks/<kind>.lock and xtask/Cargo.lock)",
                 "cargo-generate.toml: `src/serve.rs`, ignored when kind == \"cli\", matches no file (ignore takes output names: without .liquid, no wildcards)",
                 "cargo-generate.toml: `docs`, ignored when kind == \"cli\", matches no file (ignore takes output names: without .liquid, no wildcards)",
                 "cargo-generate.toml: `.github`, ignored when ci == false, matches no file (ignore takes output names: without .liquid, no wildcards)",
