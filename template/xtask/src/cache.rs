@@ -84,7 +84,7 @@ fn rebuild(
     let result = (|| {
         let log = builder.build(dir.path(), &tag)?;
         *compiled = buildlog::compiled_crates(log.iter().map(String::as_str));
-        let members = project.member_names();
+        let members = project.local_names();
         let verdict = judge(change, compiled, &package.name, &members).map_err(|message| {
             let dependencies = compiled.iter().any(|name| !members.contains(name));
             match change != Change::Touch && dependencies {
@@ -155,8 +155,9 @@ fn nonce() -> u128 {
         .map_or(0, |elapsed| elapsed.as_nanos())
 }
 
-/// `package` is the binary's crate; `members` every crate of the workspace, which a change to
-/// the sources may recompile (a library the binary uses, say). Registry crates never may.
+/// `package` is the binary's crate; `members` every path package (the workspace's, `[patch]`
+/// and excluded ones), which a change to the sources may recompile (a library the binary
+/// uses, say). Registry crates never may.
 pub fn judge(
     change: Change,
     compiled: &[String],
@@ -201,7 +202,7 @@ fn explain(sh: &Shell, project: &Project, compiled: &[String]) -> String {
         .ok()
         .and_then(|json| graph::Graph::parse(&json).ok());
     let build_only = graph.map(|graph| graph.build_only()).unwrap_or_default();
-    advice(compiled, &project.member_names(), &build_only)
+    advice(compiled, &project.local_names(), &build_only)
 }
 
 /// What to do, given the crates that compiled and those only build scripts need.

@@ -123,6 +123,16 @@ pub fn relock(
     Ok((doc.to_string(), changed))
 }
 
+/// The packages of a Cargo.lock without a `source`: the workspace's own and other path packages.
+pub fn path_packages(lock: &str) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    relock(lock, |name, _| {
+        names.push(name.to_owned());
+        None
+    })?;
+    Ok(names)
+}
+
 /// Copies a project tree, leaving out build output and version control.
 pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
@@ -217,6 +227,7 @@ mod tests {
                 "\"itoa\"\nversion = \"0.0.0\"",
             );
         assert_eq!(lock, expected);
+        assert_eq!(path_packages(LOCK).unwrap(), ["demo", "itoa"]);
         let (same, moved) = relock(LOCK, |_, _| None).unwrap();
         assert!(moved.is_empty());
         assert_eq!(same, LOCK.replace("\r\n", "\n"));

@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
+use crate::edit;
+
 /// The final stages the Dockerfile can be generated for.
 pub const RUNTIMES: [&str; 3] = ["scratch", "alpine", "distroless"];
 
@@ -43,6 +45,9 @@ pub struct Project {
     pub size_budget: String,
     /// Where the settings are: `[workspace.metadata.docker]` or `[package.metadata.docker]`.
     pub settings_table: &'static str,
+    /// Every path package in Cargo.lock (members, `[patch]` and excluded path crates): the
+    /// image's final build compiles them all.
+    pub path_packages: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +93,15 @@ impl Project {
             .collect()
     }
 
+    /// The members and every other path package: what a source change may recompile.
+    pub fn local_names(&self) -> Vec<String> {
+        let mut names = self.member_names();
+        names.extend(self.path_packages.iter().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// `path` relative to the workspace root.
     pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
         path.strip_prefix(&self.root).unwrap_or(path)
@@ -96,7 +110,11 @@ impl Project {
 
 /// The project of the workspace `sh` is in.
 pub fn load(sh: &Shell) -> anyhow::Result<Project> {
-    parse(&metadata_json(sh)?)
+    let mut project = parse(&metadata_json(sh)?)?;
+    if let Ok(lock) = std::fs::read_to_string(project.root.join("Cargo.lock")) {
+        project.path_packages = edit::path_packages(&lock)?;
+    }
+    Ok(project)
 }
 
 /// `cargo metadata --no-deps` of the workspace `sh` is in: no network, no build.
@@ -199,6 +217,7 @@ pub fn parse(json: &str) -> anyhow::Result<Project> {
         runtime: settings.runtime,
         size_budget: settings.size_budget,
         settings_table,
+        path_packages: Vec::new(),
     })
 }
 

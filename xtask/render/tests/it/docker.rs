@@ -503,8 +503,13 @@ enum Edit {
 /// image's `layout` command (added by the edits) must print.
 struct Layout {
     name: &'static str,
+    /// Applied in order; `PROJECT` in a text is the project's name.
     edits: &'static [Edit],
     prints: &'static str,
+    /// After locking: Cargo.toml and Cargo.lock get CRLF line endings.
+    crlf: bool,
+    /// The binary the image ships (`PROJECT`: the root package's).
+    ships: &'static str,
 }
 
 /// The match arm every layout adds to src/main.rs, and where it goes.
@@ -513,7 +518,8 @@ const ARM_AT: &str = r#"["self-check"] => print!("{}", self_check()),"#;
 const LAYOUTS: &[Layout] = &[
     Layout {
         // build.rs with [build-dependencies] compiling C through `cc`; .cargo/config.toml with
-        // a cfg in rustflags and [env]; a rust-toolchain.toml the image build must not use.
+        // a cfg in [build] rustflags (the template's own config must not shadow it) and [env];
+        // a rust-toolchain.toml the image build must not use.
         name: "build-scripts",
         edits: &[
             Edit::Replace(
@@ -528,8 +534,8 @@ const LAYOUTS: &[Layout] = &[
             Edit::Write("c/answer.c", "int answer(void) { return 42; }\n"),
             Edit::Replace(
                 ".cargo/config.toml",
-                "rustflags = [\"-C\", \"target-feature=+crt-static\"]",
-                "rustflags = [\"-C\", \"target-feature=+crt-static\", \"--cfg\", \"layout_cfg\"]\n\n[env]\nLAYOUT_ENV = \"from-config\"",
+                "[alias]",
+                "[build]\nrustflags = [\"--cfg\", \"layout_cfg\"]\n\n[env]\nLAYOUT_ENV = \"from-config\"\n\n[alias]",
             ),
             Edit::Write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.70.0\"\n"),
             Edit::Replace(
@@ -546,6 +552,8 @@ const LAYOUTS: &[Layout] = &[
             ),
         ],
         prints: "c 42, cfg true, env from-config\n",
+        crlf: false,
+        ships: "PROJECT",
     },
     Layout {
         // Several binaries; the shipped one has another name and a custom path; src/bin/*,
@@ -591,6 +599,8 @@ const LAYOUTS: &[Layout] = &[
             ),
         ],
         prints: "shipped server as /PROJECT\n",
+        crlf: false,
+        ships: "server",
     },
     Layout {
         // Members by glob, [workspace.package] and [workspace.dependencies] inheritance, a
@@ -610,8 +620,8 @@ const LAYOUTS: &[Layout] = &[
             ),
             Edit::Replace(
                 "Cargo.toml",
-                "members = [\"xtask\"]",
-                "members = [\"xtask\", \"crates/*\"]\n\n[workspace.package]\nversion = \"0.3.0\"\n\n[workspace.dependencies]\nitoa = \"1\"",
+                "\n[workspace]\n",
+                "\n[workspace]\nmembers = [\"crates/*\"]\n\n[workspace.package]\nversion = \"0.3.0\"\n\n[workspace.dependencies]\nitoa = \"1\"\n",
             ),
             Edit::Write(
                 "crates/core/Cargo.toml",
@@ -634,6 +644,86 @@ const LAYOUTS: &[Layout] = &[
             ),
         ],
         prints: "fancy 2, c 7\n",
+        crlf: false,
+        ships: "PROJECT",
+    },
+    Layout {
+        // Manifests as people write them (the planner reads them as cargo does): CRLF, a
+        // comment after [package] and after the settings' header, single quotes, a path
+        // dependency as a [dependencies.NAME] table and as a multi-line inline table, a
+        // multi-line metadata array, dotted keys under [workspace] (the version, lints),
+        // [patch] with a local path, a path dependency on an excluded crate, a member named
+        // like a registry crate in the same lock (itoa), denied lints, [build] rustflags; the
+        // shipped binary is a non-root member's, named with single quotes.
+        name: "manifests",
+        edits: &[
+            Edit::Replace("Cargo.toml", "[package]\n", "[package] # the app\n"),
+            Edit::Replace(
+                "Cargo.toml",
+                "version = \"0.1.0\"",
+                "version.workspace = true",
+            ),
+            Edit::Replace(
+                "Cargo.toml",
+                "[dependencies]\n",
+                "[dependencies.helper]\npath = 'tools/helper'\nversion = '0.1'\n\n[dependencies]\nmy-itoa = {\n    package = \"itoa\",\n    path = \"crates/itoa\",\n    version = \"0.3\",\n}\nfastrand = '2'\n",
+            ),
+            Edit::Replace(
+                "Cargo.toml",
+                "\n[workspace]\n",
+                "\n[package.metadata.deb]\nassets = [\n    [\"target/release/app\", \"usr/bin/\", \"755\"],\n]\n\n[patch.crates-io]\nfastrand = { path = 'patches/fastrand' }\n\n[workspace]\nmembers = ['crates/*']\nexclude = ['tools/helper']\npackage.version = '0.3.0'\nlints.rust.missing_docs = 'deny'\nlints.rust.unexpected_cfgs = { level = 'warn', check-cfg = ['cfg(layout_cfg)'] }\n",
+            ),
+            Edit::Replace(
+                "Cargo.toml",
+                "[workspace.metadata.docker]\n",
+                "[workspace.metadata.docker] # read by cargo xtask docker\nbin = 'server'\n",
+            ),
+            Edit::Replace(
+                ".cargo/config.toml",
+                "[alias]",
+                "[build]\nrustflags = ['--cfg', 'layout_cfg']\n\n[alias]",
+            ),
+            Edit::Replace(
+                "src/lib.rs",
+                "pub const NAME: &str",
+                "pub fn layout() -> String {\n    let cfg = cfg!(layout_cfg);\n    format!(\"{} {} {} cfg {cfg}\", helper::help(), my_itoa::answer(), fastrand::patched())\n}\n\npub const NAME: &str",
+            ),
+            Edit::Write(
+                "crates/itoa/Cargo.toml",
+                "[package]\nname = \"itoa\"\nversion = \"0.3.0\"\nedition = \"2024\"\n",
+            ),
+            Edit::Write(
+                "crates/itoa/src/lib.rs",
+                "pub fn answer() -> u32 {\n    42\n}\n",
+            ),
+            Edit::Write(
+                "tools/helper/Cargo.toml",
+                "[package]\nname = \"helper\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+            ),
+            Edit::Write(
+                "tools/helper/src/lib.rs",
+                "pub fn help() -> &'static str {\n    \"helped\"\n}\n",
+            ),
+            Edit::Write(
+                "patches/fastrand/Cargo.toml",
+                "[package]\nname = \"fastrand\"\nversion = \"2.99.0\"\nedition = \"2021\"\n",
+            ),
+            Edit::Write(
+                "patches/fastrand/src/lib.rs",
+                "pub fn patched() -> &'static str {\n    \"patched\"\n}\n",
+            ),
+            Edit::Write(
+                "crates/server/Cargo.toml",
+                "[package]\nname = \"server-app\"\nversion.workspace = true\nedition = \"2024\"\n\n[[bin]]\nname = \"server\"\npath = \"main.rs\"\n\n[dependencies]\napp = { package = \"PROJECT\", path = \"../..\" }\n\n[lints]\nworkspace = true\n",
+            ),
+            Edit::Write(
+                "crates/server/main.rs",
+                "//! The binary this layout ships: a member's, not the root package's.\nuse std::process::ExitCode;\n\nfn main() -> ExitCode {\n    let args: Vec<String> = std::env::args().skip(1).collect();\n    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {\n        [\"--version\"] => println!(\"{} {}\", env!(\"CARGO_PKG_NAME\"), env!(\"CARGO_PKG_VERSION\")),\n        [\"self-check\"] => print!(\"{}\", app::self_check()),\n        [\"layout\"] => println!(\"{}\", app::layout()),\n        _ => return ExitCode::from(2),\n    }\n    ExitCode::SUCCESS\n}\n",
+            ),
+        ],
+        prints: "helped 42 patched cfg true\n",
+        crlf: true,
+        ships: "server",
     },
 ];
 
@@ -658,7 +748,7 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
                 Edit::Write(file, text) => {
                     let file = path.join(file);
                     fs::create_dir_all(file.parent().unwrap()).unwrap();
-                    fs::write(file, text).unwrap();
+                    fs::write(file, text.replace("PROJECT", &name)).unwrap();
                 }
                 Edit::Replace(file, from, to) => {
                     let text = support::read(&path.join(file)).unwrap();
@@ -666,20 +756,32 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
                         text.contains(from),
                         "{tag} {file} no longer contains {from:?}"
                     );
-                    fs::write(path.join(file), text.replacen(from, to, 1)).unwrap();
+                    let to = to.replace("PROJECT", &name);
+                    fs::write(path.join(file), text.replacen(from, &to, 1)).unwrap();
                 }
             }
         }
         step(&tag, "cargo metadata (locks the layout)", || {
             support::cargo(path, &["metadata", "--format-version", "1"]).map(drop)
         });
+        if layout.crlf {
+            for file in ["Cargo.toml", "Cargo.lock"] {
+                let text = support::read(&path.join(file)).unwrap();
+                fs::write(path.join(file), text.replace('\n', "\r\n")).unwrap();
+            }
+        }
         let (output, report) = docker_step(&tag, &e2e, &["--check-cache", "--check-version-bump"]);
         assert!(output.status.success(), "{tag} {report:#}");
         assert_eq!(report["ok"], true, "{tag} {report:#}");
+        assert_eq!(
+            report["bin"],
+            layout.ships.replace("PROJECT", &name),
+            "{tag}"
+        );
         // Dev-dependencies (the binaries layout's criterion) are never built for the image.
         let compiled = names(&report["compiled"]);
         assert!(!compiled.contains(&"criterion"), "{tag} {compiled:?}");
-        let members: Vec<String> = cargo_members(path);
+        let members: Vec<String> = path_packages(path);
         for (change, compiled) in cache_checks(&tag, &report) {
             if change == "touch" {
                 assert_eq!(compiled, Vec::<&str>::new(), "{tag} touch");
@@ -691,7 +793,7 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
                 for crate_name in compiled {
                     assert!(
                         members.iter().any(|member| member == crate_name),
-                        "{tag} {change} compiled {crate_name}, not a workspace crate"
+                        "{tag} {change} compiled {crate_name}, not a path package"
                     );
                 }
             }
@@ -713,14 +815,18 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
     }
 }
 
-/// The workspace's package names, from `cargo metadata --no-deps`.
-fn cargo_members(path: &Path) -> Vec<String> {
-    let ran = support::cargo(path, &["metadata", "--format-version", "1", "--no-deps"]).unwrap();
-    let metadata: Value = serde_json::from_str(&ran.stdout).unwrap();
-    metadata["packages"]
+/// The path packages of a project's Cargo.lock (no `source`): the members, `[patch]` targets
+/// and excluded path crates, which the image's final build compiles.
+fn path_packages(path: &Path) -> Vec<String> {
+    let lock: toml::Table = support::read(&path.join("Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    lock["package"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|package| package.get("source").is_none())
         .map(|package| package["name"].as_str().unwrap().to_owned())
         .collect()
 }
