@@ -398,6 +398,7 @@ impl<'a> Docker<'a> {
                     compiled: buildlog::compiled_crates(log.lines()),
                     printed: self.version_output(&tag, &recipe.binary),
                     expected: format!("{APP} {version}"),
+                    planner_seconds: report::stage_seconds(&log, "planner"),
                 };
                 eprintln!(
                     "{name}: {seconds:.1} s, {} crates compiled, --version printed {:?}{}",

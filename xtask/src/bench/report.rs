@@ -18,6 +18,28 @@ pub(crate) struct Build {
     pub(crate) printed: String,
     /// What the real binary prints: `NAME VERSION`.
     pub(crate) expected: String,
+    /// Seconds the Dockerfile's `planner` stage took (its steps' `DONE` times), when it ran.
+    pub(crate) planner_seconds: Option<f64>,
+}
+
+/// The seconds the steps of one stage took in a BuildKit plain log (`#N [stage 2/5] ...` then
+/// `#N DONE 1.2s`); `None` when no step of that stage ran (absent, or every step cached).
+pub(crate) fn stage_seconds(log: &str, stage: &str) -> Option<f64> {
+    let prefix = format!("[{stage} ");
+    let steps: Vec<&str> = log
+        .lines()
+        .filter(|line| line.starts_with('#') && line.contains(&prefix))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    let done: Vec<f64> = log
+        .lines()
+        .filter_map(|line| {
+            let (step, rest) = line.split_once(' ')?;
+            let seconds = rest.strip_prefix("DONE ")?.strip_suffix('s')?;
+            steps.contains(&step).then(|| seconds.parse().ok()).flatten()
+        })
+        .collect();
+    (!done.is_empty()).then(|| done.iter().sum())
 }
 
 impl Build {
@@ -447,6 +469,21 @@ pub(crate) fn targets(results: &Results) -> Vec<(&'static str, Verdict)> {
         };
     vec![
         (
+            "the planner stage (cargo xtask plan, compiled from xtask/) takes at most 20 s of a cold build",
+            match ours.map(|ours| ours.cold.planner_seconds) {
+                Some(Some(seconds)) if seconds <= 20.0 => {
+                    Verdict::Met(format!("{seconds:.1} s, {:.1} s under 20 s", 20.0 - seconds))
+                }
+                Some(Some(seconds)) => Verdict::Missed(format!(
+                    "{seconds:.1} s, {:.1} s over 20 s (it runs beside the builder's tool installs: \
+                     the two share the cores)",
+                    seconds - 20.0
+                )),
+                Some(None) => missing("the planner stage in the cold build's log"),
+                None => missing("ours"),
+            },
+        ),
+        (
             "source-only rebuild of the default app under 10 s, image no larger than 1.25x the smallest (fat-LTO) image",
             match ours {
                 Some(ours) => match median(&seconds(&ours.source)) {
@@ -775,7 +812,18 @@ mod tests {
             compiled: compiled.iter().map(|name| (*name).to_owned()).collect(),
             printed: printed.to_owned(),
             expected: expected.to_owned(),
+            planner_seconds: None,
         }
+    }
+
+    #[test]
+    fn stage_seconds_add_up_one_stages_done_steps() {
+        let log = "#9 [planner 2/3] COPY xtask/src ./src\n#10 [builder 3/9] RUN cargo install\n\
+                   #9 DONE 0.1s\n#11 [planner 3/3] RUN cargo build --locked\n#11 DONE 12.4s\n\
+                   #10 DONE 30.0s\n";
+        assert_eq!(stage_seconds(log, "planner"), Some(12.5));
+        assert_eq!(stage_seconds(log, "recipe"), None);
+        assert_eq!(stage_seconds("#9 [planner 2/3] COPY\n#9 CACHED\n", "planner"), None);
     }
 
     #[test]

@@ -815,6 +815,38 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
     }
 }
 
+/// A profile change must not reinstall the tools: `ARG CARGO_PROFILE` stands after the tool
+/// installs (cargo-auditable, the target and its C toolchain), so those steps come from the
+/// cache whatever the profile. Profiles that no manifest defines make cargo stop right after
+/// them, so the proof costs two cache lookups, and the failure names the profile.
+#[test]
+fn a_profile_change_reuses_the_tool_layers() {
+    if !enabled("a_profile_change_reuses_the_tool_layers") {
+        return;
+    }
+    let _heavy = heavy();
+    let e2e = E2e::render("cli", "e2e-profile");
+    for profile in ["first-missing", "second-missing"] {
+        let output = xtask_docker(&e2e, &["--profile", profile]);
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{profile}: the build passed:\n{log}");
+        assert!(log.contains(&format!("profile `{profile}` is not defined")), "{profile}:\n{log}");
+        if profile == "second-missing" {
+            for tool in ["cargo install cargo-auditable", "/rust-target"] {
+                assert_eq!(cached(&log, tool), Some(true), "{tool} after a profile change:\n{log}");
+            }
+        }
+    }
+}
+
+/// Whether the BuildKit step whose header contains `command` came from the cache (`#N CACHED`),
+/// from a plain progress log; `None` when no step runs it.
+fn cached(log: &str, command: &str) -> Option<bool> {
+    let header = log.lines().find(|line| line.starts_with('#') && line.contains(command))?;
+    let step = header.split_whitespace().next()?;
+    Some(log.lines().any(|line| line == format!("{step} CACHED")))
+}
+
 /// The path packages of a project's Cargo.lock (no `source`): the members, `[patch]` targets
 /// and excluded path crates, which the image's final build compiles.
 fn path_packages(path: &Path) -> Vec<String> {
