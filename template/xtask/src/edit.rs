@@ -123,14 +123,15 @@ pub fn relock(
     Ok((doc.to_string(), changed))
 }
 
-/// The packages of a Cargo.lock without a `source`: the workspace's own and other path packages.
-pub fn path_packages(lock: &str) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    relock(lock, |name, _| {
-        names.push(name.to_owned());
+/// The packages of a Cargo.lock without a `source` (the workspace's own and other path
+/// packages): name and version.
+pub fn path_packages(lock: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut packages = Vec::new();
+    relock(lock, |name, version| {
+        packages.push((name.to_owned(), version.to_owned()));
         None
     })?;
-    Ok(names)
+    Ok(packages)
 }
 
 /// Copies a project tree, leaving out build output and version control.
@@ -227,7 +228,14 @@ mod tests {
                 "\"itoa\"\nversion = \"0.0.0\"",
             );
         assert_eq!(lock, expected);
-        assert_eq!(path_packages(LOCK).unwrap(), ["demo", "itoa"]);
+        let local = path_packages(LOCK).unwrap();
+        assert_eq!(
+            local,
+            [
+                ("demo".into(), "0.1.9".into()),
+                ("itoa".into(), "0.3.0".into())
+            ]
+        );
         let (same, moved) = relock(LOCK, |_, _| None).unwrap();
         assert!(moved.is_empty());
         assert_eq!(same, LOCK.replace("\r\n", "\n"));

@@ -128,7 +128,6 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|member| (member.name.clone(), member.version.clone()))
         .collect();
-    let mut path_specs = BTreeSet::new();
     for (dir, patched) in path_packages(&project, &root, &configs)? {
         let manifest = dir.join("Cargo.toml");
         let mut doc = edit::parse(&read(&manifest)?, &manifest.display().to_string())?;
@@ -153,34 +152,27 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("{} has no package name", manifest.display()))?
             .to_owned();
         let version = field("version").unwrap_or("0.0.0").to_owned();
-        match patched {
-            true => path_specs.insert(format!("{name}@{version}\n")),
-            false => path_specs.insert(format!("{name}@0.0.0\n")),
+        let role = match patched {
+            true => Role::Patch,
+            false => Role::PathDependency,
         };
         if !patched {
             masked.push((name, version));
         }
-        mask(
-            &mut doc,
-            if patched {
-                Role::Patch
-            } else {
-                Role::PathDependency
-            },
-        );
+        mask(&mut doc, role);
         write(&relative.join("Cargo.toml"), &doc.to_string())?;
     }
 
-    // The lock, with the same versions masked.
-    let (lock, moved) = edit::relock(&read(&root.join("Cargo.lock"))?, |name, version| {
+    // The lock, with the same versions masked; every path package in it is deleted after the
+    // dependency build, by its spec in this lock.
+    let (lock, _) = edit::relock(&read(&root.join("Cargo.lock"))?, |name, version| {
         let masks = masked.iter().any(|(n, v)| n == name && v == version);
         masks.then(|| "0.0.0".to_owned())
     })?;
     write(Path::new("Cargo.lock"), &lock)?;
-    let members: BTreeSet<String> = moved
+    let members: BTreeSet<String> = edit::path_packages(&lock)?
         .into_iter()
-        .map(|(name, _)| format!("{name}@0.0.0\n"))
-        .chain(path_specs)
+        .map(|(name, version)| format!("{name}@{version}\n"))
         .collect();
 
     // Build configuration that applies to the dependencies (rustflags, cfgs, [env], linkers,

@@ -112,7 +112,8 @@ impl Project {
 pub fn load(sh: &Shell) -> anyhow::Result<Project> {
     let mut project = parse(&metadata_json(sh)?)?;
     if let Ok(lock) = std::fs::read_to_string(project.root.join("Cargo.lock")) {
-        project.path_packages = edit::path_packages(&lock)?;
+        let local = edit::path_packages(&lock)?.into_iter();
+        project.path_packages = local.map(|(name, _)| name).collect();
     }
     Ok(project)
 }
