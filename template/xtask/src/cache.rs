@@ -10,7 +10,6 @@ use crate::{
     buildlog,
     edit::{bump_patch, copy_tree, relock, set_version},
     engine::Builder,
-    graph,
     project::{self, Project},
     report::Check,
 };
@@ -88,7 +87,7 @@ fn rebuild(
         let verdict = judge(change, compiled, &package.name, &members).map_err(|message| {
             let dependencies = compiled.iter().any(|name| !members.contains(name));
             match change != Change::Touch && dependencies {
-                true => anyhow::anyhow!("{message}{}", explain(sh, project, compiled)),
+                true => anyhow::anyhow!("{message}{ADVICE}"),
                 false => anyhow::anyhow!(message),
             }
         })?;
@@ -194,35 +193,11 @@ pub fn judge(
     }
 }
 
-/// The likely cause of registry crates compiling after a source-only change, from the
-/// dependency graph (`cargo metadata`, which may need to download crate manifests).
-fn explain(sh: &Shell, project: &Project, compiled: &[String]) -> String {
-    let _root = sh.push_dir(&project.root);
-    let graph = project::resolved_metadata_json(sh)
-        .ok()
-        .and_then(|json| graph::Graph::parse(&json).ok());
-    let build_only = graph.map(|graph| graph.build_only()).unwrap_or_default();
-    advice(compiled, &project.local_names(), &build_only)
-}
-
-/// What to do, given the crates that compiled and those only build scripts need.
-pub fn advice(compiled: &[String], members: &[String], build_only: &[String]) -> String {
-    let dependencies: Vec<&String> = compiled
-        .iter()
-        .filter(|name| !members.contains(name))
-        .collect();
-    if !dependencies.is_empty() && dependencies.iter().all(|name| build_only.contains(name)) {
-        return "; they are build-dependencies, which compile only for packages that have a \
-                build script: the dependency build must compile every build.rs (the \
-                Dockerfile's planner (`cargo xtask plan`) writes a placeholder for each; keep its \
-                recipe stage and `cargo build` of the skeleton unchanged)"
-            .to_owned();
-    }
-    "; something the dependency build reads changed with the sources: keep the Dockerfile's \
-     recipe stage (`cargo xtask plan`) in front of the dependency build, copy the sources only \
-     after it, and build the same --bin with the same --profile, --target and features in both"
-        .to_owned()
-}
+/// What to do when registry crates compiled after a change to the sources or the version.
+pub const ADVICE: &str = "; something the dependency build reads changed with the sources: keep \
+    the Dockerfile's recipe stage (`cargo xtask plan`) in front of the dependency build, copy the \
+    sources only after it, and build the same --bin with the same --profile, --target and \
+    features in both (`cargo xtask plan . /tmp/plan` shows what the dependency build reads)";
 
 #[cfg(test)]
 mod tests {
@@ -254,20 +229,5 @@ mod tests {
         assert!(error.contains("stale binary"), "{error}");
         let error = message(judged(Change::Source, &["core"]));
         assert!(error.contains("did not recompile demo"), "{error}");
-    }
-
-    #[test]
-    fn advice_names_build_dependencies_when_only_they_compiled() {
-        let crates =
-            |names: &[&str]| -> Vec<String> { names.iter().map(|name| name.to_string()).collect() };
-        let members = crates(&["demo"]);
-        let build_only = crates(&["cc", "shlex"]);
-        let advice = |compiled: &[&str]| advice(&crates(compiled), &members, &build_only);
-        assert!(advice(&["cc", "shlex", "demo"]).contains("they are build-dependencies"));
-        for compiled in [&["cc", "serde", "demo"][..], &["serde"]] {
-            let text = advice(compiled);
-            assert!(!text.contains("build-dependencies"), "{compiled:?}: {text}");
-            assert!(text.contains("cargo xtask plan"), "{text}");
-        }
     }
 }

@@ -8,7 +8,6 @@ mod edit;
 mod elf;
 mod engine;
 mod flags;
-mod graph;
 mod plan;
 mod platform;
 mod project;

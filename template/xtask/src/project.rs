@@ -127,16 +127,6 @@ pub fn metadata_json(sh: &Shell) -> anyhow::Result<String> {
         .context("running `cargo metadata` (is this a Cargo project? run it to see cargo's error)")
 }
 
-/// `cargo metadata` with the resolved dependency graph (it may download crate manifests).
-pub fn resolved_metadata_json(sh: &Shell) -> anyhow::Result<String> {
-    let cargo = cargo();
-    cmd!(sh, "{cargo} metadata --format-version 1 --locked")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .context("running `cargo metadata`")
-}
-
 /// The cargo that runs this xtask, else the one on PATH.
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
