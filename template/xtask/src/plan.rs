@@ -37,30 +37,12 @@ const CONTAINER_PROFILE: &str = "[profile.container]\ninherits = \"release\"\n\
                                  debug = false\nstrip = \"debuginfo\"\n";
 
 /// Keys that describe a package and never change how anything compiles.
-const DESCRIPTIVE: [&str; 14] = [
-    "authors",
-    "categories",
-    "description",
-    "documentation",
-    "exclude",
-    "homepage",
-    "include",
-    "keywords",
-    "license",
-    "license-file",
-    "metadata",
-    "publish",
-    "readme",
-    "repository",
-];
+const DESCRIPTIVE: &str = "authors categories description documentation exclude homepage \
+                           include keywords license license-file metadata publish readme repository";
 
-const DEPENDENCY_TABLES: [&str; 5] = [
-    "dependencies",
-    "dev-dependencies",
-    "dev_dependencies",
-    "build-dependencies",
-    "build_dependencies",
-];
+/// The dependency tables of a manifest (of a platform too, under `[target.'cfg(..)']`).
+const DEPENDENCY_TABLES: &str =
+    "dependencies dev-dependencies dev_dependencies build-dependencies build_dependencies";
 
 const CONFIGS: [&str; 2] = [".cargo/config.toml", ".cargo/config"];
 
@@ -269,7 +251,7 @@ fn mask(doc: &mut DocumentMut, role: Role) {
     }
     for path in [&["package"][..], &["workspace", "package"]] {
         if let Some(table) = edit::table(doc, path) {
-            for key in DESCRIPTIVE {
+            for key in DESCRIPTIVE.split_whitespace() {
                 table.remove(key);
             }
             let version = table.get_mut("version").filter(|version| version.is_str());
@@ -299,50 +281,39 @@ fn mask(doc: &mut DocumentMut, role: Role) {
     }
 }
 
+/// The entries of a table in any syntax (none when `item` is no table).
+fn entries(item: &mut Item) -> impl Iterator<Item = (toml_edit::KeyMut<'_>, &mut Item)> {
+    item.as_table_like_mut()
+        .into_iter()
+        .flat_map(|table| table.iter_mut())
+}
+
 /// Calls `f` with every dependency written as a table (`{ path = ".." }`, `[dependencies.x]`)
 /// in every dependency table: of each kind and platform, `[workspace.dependencies]`,
 /// `[patch.*]` and `[replace]`.
 fn each_dependency(doc: &mut DocumentMut, mut f: impl FnMut(&mut dyn TableLike)) {
+    let kinds: Vec<&str> = DEPENDENCY_TABLES.split_whitespace().collect();
     let mut visit = |item: &mut Item| {
-        for (_, dependency) in item
-            .as_table_like_mut()
-            .into_iter()
-            .flat_map(|table| table.iter_mut())
-        {
-            if let Some(table) = dependency.as_table_like_mut() {
-                f(table);
-            }
-        }
+        let tables = entries(item).filter_map(|(_, dependency)| dependency.as_table_like_mut());
+        tables.for_each(&mut f);
     };
     for (key, item) in doc.as_table_mut().iter_mut() {
-        match key.get() {
-            "target" | "patch" | "workspace" => {
-                for (inner, item) in item
-                    .as_table_like_mut()
-                    .into_iter()
-                    .flat_map(|table| table.iter_mut())
-                {
-                    match key.get() {
-                        "target" => {
-                            for (kind, item) in item
-                                .as_table_like_mut()
-                                .into_iter()
-                                .flat_map(|table| table.iter_mut())
-                            {
-                                if DEPENDENCY_TABLES.contains(&kind.get()) {
-                                    visit(item);
-                                }
-                            }
-                        }
-                        "workspace" if inner.get() != "dependencies" => {}
-                        _ => visit(item),
-                    }
-                }
-            }
-            "replace" => visit(item),
-            kind if DEPENDENCY_TABLES.contains(&kind) => visit(item),
-            _ => {}
-        }
+        let tables: Vec<&mut Item> = match key.get() {
+            "replace" => vec![item],
+            "patch" => entries(item).map(|(_, item)| item).collect(),
+            "workspace" => entries(item)
+                .filter(|(key, _)| key.get() == "dependencies")
+                .map(|(_, item)| item)
+                .collect(),
+            "target" => entries(item)
+                .flat_map(|(_, platform)| entries(platform))
+                .filter(|(kind, _)| kinds.contains(&kind.get()))
+                .map(|(_, item)| item)
+                .collect(),
+            kind if kinds.contains(&kind) => vec![item],
+            _ => vec![],
+        };
+        tables.into_iter().for_each(&mut visit);
     }
 }
 
