@@ -129,6 +129,10 @@ let taken = #{
 ";
 
 const HOOK_TAIL: &str = r#"};
+// Under `--init` the project keeps its own lock: no name can collide with the template's.
+if variable::get("is_init") {
+    return;
+}
 let name = variable::get("project-name");
 let key = name;
 key.replace("_", "-");

@@ -39,17 +39,46 @@ pub fn format_size(bytes: u64) -> String {
     }
 }
 
-/// The budget check: `Err` says by how much the image is over and where to change the budget.
-pub fn check(image_bytes: u64, budget_bytes: u64) -> Result<(), String> {
+/// What the runtime base adds to the binary, at most: scratch only the CA bundle and the user
+/// files; distroless static about 2 MB, alpine about 8.5 MB.
+fn runtime_allowance(runtime: &str) -> u64 {
+    match runtime {
+        "scratch" => 500_000,
+        "distroless" => 3_000_000,
+        _ => 10_000_000,
+    }
+}
+
+/// The budget of a project that sets no size-budget (one adopted in place): its binary without
+/// debug info, plus 10%, plus what the runtime base adds. Debug info is never budgeted.
+pub fn default_budget(binary_bytes: u64, debug_bytes: u64, runtime: &str) -> u64 {
+    binary_bytes.saturating_sub(debug_bytes) * 11 / 10 + runtime_allowance(runtime)
+}
+
+/// The budget check: `Err` says by how much the image is over, whether debug info in the
+/// binary (`debug_bytes`) is why, and where to change the budget.
+pub fn check(image_bytes: u64, budget_bytes: u64, debug_bytes: u64) -> Result<(), String> {
     if image_bytes <= budget_bytes {
         return Ok(());
     }
+    let over = image_bytes - budget_bytes;
+    let why = if debug_bytes > 0 {
+        format!(
+            "{} of it is debug info in the binary (.debug_* sections), kept by the cargo \
+             profile it was built with: set `debug = false` or `strip = \"debuginfo\"` in that \
+             [profile.<name>] of Cargo.toml (without a [profile.container], the image's default \
+             profile strips it)",
+            format_size(debug_bytes)
+        )
+    } else {
+        "make the image smaller (largest layers below)".to_owned()
+    };
     Err(format!(
-        "image is {} but the budget is {} ({} over): make the image smaller (largest layers \
-         below) or raise size-budget in [workspace.metadata.docker] in Cargo.toml",
+        "image is {} but the budget is {} ({} over): {why}, or raise size-budget in \
+         [workspace.metadata.docker] (or [package.metadata.docker]) in Cargo.toml",
         format_size(image_bytes),
         format_size(budget_bytes),
-        format_size(image_bytes - budget_bytes),
+        format_size(over),
     ))
 }
 
@@ -96,9 +125,29 @@ mod tests {
 
     #[test]
     fn over_budget_says_by_how_much_and_where_to_change_it() {
-        assert!(check(3_000_000, 3_000_000).is_ok());
-        let error = check(3_500_000, 3_000_000).unwrap_err();
+        assert!(check(3_000_000, 3_000_000, 0).is_ok());
+        let error = check(3_500_000, 3_000_000, 0).unwrap_err();
         assert!(error.starts_with("image is 3.50 MB but the budget is 3.00 MB (500.0 kB over)"));
+        assert!(error.contains("make the image smaller"), "{error}");
         assert!(error.contains("size-budget in [workspace.metadata.docker]"));
+    }
+
+    #[test]
+    fn over_budget_with_debug_info_names_it() {
+        let error = check(30_000_000, 4_000_000, 26_000_000).unwrap_err();
+        assert!(
+            error.contains("(26.00 MB over): 26.00 MB of it is debug info in the binary"),
+            "{error}"
+        );
+        assert!(error.contains("`strip = \"debuginfo\"`"), "{error}");
+    }
+
+    #[test]
+    fn the_default_budget_is_the_binary_without_debug_info_and_the_runtime() {
+        // A 4 MB binary on scratch: 4.4 MB + 0.5 MB.
+        assert_eq!(default_budget(4_000_000, 0, "scratch"), 4_900_000);
+        // The same binary with 26 MB of debug info gets the same budget: the image is over.
+        assert_eq!(default_budget(30_000_000, 26_000_000, "scratch"), 4_900_000);
+        assert_eq!(default_budget(4_000_000, 0, "alpine"), 14_400_000);
     }
 }

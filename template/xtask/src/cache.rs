@@ -3,7 +3,7 @@
 
 use std::{fs, path::Path};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use xshell::Shell;
 
 use crate::{
@@ -12,6 +12,7 @@ use crate::{
     engine::Builder,
     project::{self, Project},
     report::Check,
+    smoke,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,13 +98,7 @@ fn rebuild(
                 .engine
                 .run_once(&[], &tag, &["--version"])
                 .context("running the rebuilt image")?;
-            let expected = format!("{} {version}", package.name);
-            if printed.trim() != expected {
-                bail!(
-                    "the rebuilt image printed {:?}, expected {expected:?}",
-                    printed.trim()
-                );
-            }
+            smoke::check_version(&printed, &version).context("the rebuilt image")?;
         }
         Ok(verdict)
     })();

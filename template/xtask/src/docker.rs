@@ -24,7 +24,10 @@ struct Shared<'a> {
     project: &'a project::Project,
     /// Everything the engine's `build` gets but `--platform`, the tag and the context.
     args: Vec<String>,
-    budget_bytes: u64,
+    /// `None`: the project sets no budget; each image gets [`budget::default_budget`].
+    budget_bytes: Option<u64>,
+    /// The final stage's base: the setting, else read from the Dockerfile.
+    runtime: String,
 }
 
 impl flags::Docker {
@@ -40,20 +43,28 @@ impl flags::Docker {
                 );
             }
         }
+        let dockerfile = std::fs::read_to_string(project.root.join("Dockerfile")).context(
+            "reading Dockerfile (add it with `cargo generate gh:org/rust-alpine template --init`)",
+        )?;
+        let runtime = check_dockerfile(&dockerfile, project.runtime.as_deref())?;
         let engine = Engine::choose(self.engine.clone())?;
         engine.check()?;
-        let budget_text = self.budget.as_deref().unwrap_or(&project.size_budget);
-        let budget_bytes = budget::parse_size(budget_text).with_context(|| {
-            format!(
-                "reading size-budget ({} in Cargo.toml or --budget)",
-                project.settings_table
-            )
-        })?;
+        let budget_text = self.budget.as_deref().or(project.size_budget.as_deref());
+        let budget_bytes = budget_text
+            .map(|text| {
+                budget::parse_size(text).with_context(|| {
+                    format!(
+                        "reading size-budget ({} in Cargo.toml or --budget)",
+                        project.settings_table
+                    )
+                })
+            })
+            .transpose()?;
         let tag = self
             .tag
             .clone()
             .unwrap_or_else(|| format!("{}:{}", project.package().name, project.package().version));
-        let args = self.build_args(&engine, &project)?;
+        let args = self.build_args(&engine, &project, &runtime)?;
         remove_containers_on_ctrl_c();
 
         // One platform at a time: an image store without containerd (Docker's classic one,
@@ -73,6 +84,7 @@ impl flags::Docker {
             project: &project,
             args,
             budget_bytes,
+            runtime,
         };
         let reports = targets
             .into_iter()
@@ -125,7 +137,6 @@ impl flags::Docker {
             sh,
             engine,
             project,
-            budget_bytes,
             ..
         } = *shared;
         let mut args = shared.args.clone();
@@ -154,8 +165,17 @@ impl flags::Docker {
         let smoke::Outcome {
             steps,
             binary_bytes,
+            debug_bytes,
             sbom_crates,
         } = smoke.run();
+        let debug_bytes = debug_bytes.unwrap_or(0);
+        // Without a budget of the project's, one for this binary: when it could not be read
+        // (its step failed, and says why), the image's size is not judged.
+        let budget_bytes = shared.budget_bytes.unwrap_or_else(|| {
+            binary_bytes.map_or(image.size(), |binary| {
+                budget::default_budget(binary, debug_bytes, &shared.runtime)
+            })
+        });
         let mut changes = Vec::new();
         if self.check_cache {
             changes.extend([Change::Touch, Change::Source]);
@@ -193,7 +213,7 @@ impl flags::Docker {
             errors.push(format!("emulation: {EMULATION_HINT}"));
         }
         let mut largest_layers = Vec::new();
-        if let Err(over) = budget::check(image.size(), budget_bytes) {
+        if let Err(over) = budget::check(image.size(), budget_bytes, debug_bytes) {
             errors.push(format!("size: {over}"));
             largest_layers = engine
                 .largest_layers(tag)?
@@ -212,7 +232,7 @@ impl flags::Docker {
             image: tag.to_owned(),
             image_id: image.id().to_owned(),
             engine: engine.program.clone(),
-            runtime: project.runtime.clone(),
+            runtime: shared.runtime.clone(),
             bin: project.bin.clone(),
             kind: kind.to_owned(),
             platform: format!("linux/{}", image.architecture()),
@@ -239,6 +259,7 @@ impl flags::Docker {
         &self,
         engine: &Engine,
         project: &project::Project,
+        runtime: &str,
     ) -> anyhow::Result<Vec<String>> {
         let mut args = Vec::new();
         if engine.flavor == Flavor::Docker {
@@ -259,7 +280,7 @@ impl flags::Docker {
             build_arg("BUILDER_IMAGE", image);
         }
         if let Some(image) = &self.runtime_image {
-            if project.runtime == "scratch" {
+            if runtime == "scratch" {
                 bail!("--runtime-image does not apply: this project's final stage is FROM scratch");
             }
             build_arg("RUNTIME_IMAGE", image);
@@ -276,6 +297,28 @@ impl flags::Docker {
         }
         args.extend(self.build_flags.iter().cloned());
         Ok(args)
+    }
+}
+
+/// Checks that the Dockerfile is this template's (`cargo generate --init` skips a Dockerfile the
+/// project already has, and keeps it); returns the runtime of its final stage.
+fn check_dockerfile(dockerfile: &str, setting: Option<&str>) -> anyhow::Result<String> {
+    if !dockerfile.contains("xtask plan") {
+        bail!(
+            "Dockerfile is not rust-alpine's (it has no planner stage running `xtask plan`): \
+             `cargo generate --init` keeps a Dockerfile that was already there; move yours \
+             aside (say to Dockerfile.old) and run `cargo generate gh:org/rust-alpine template \
+             --init` again"
+        );
+    }
+    match (setting, project::runtime_of_dockerfile(dockerfile)) {
+        (Some(setting), _) => Ok(setting.to_owned()),
+        (None, Some(found)) => Ok(found.to_owned()),
+        (None, None) => bail!(
+            "which runtime is the Dockerfile's final stage? Set runtime = \"scratch\", \
+             \"alpine\" or \"distroless\" in [package.metadata.docker] (or \
+             [workspace.metadata.docker]) of Cargo.toml"
+        ),
     }
 }
 

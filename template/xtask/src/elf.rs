@@ -1,7 +1,7 @@
 //! Is a binary statically linked, and for which CPU? An ELF executable that asks for a program
 //! interpreter (a `PT_INTERP` header, e.g. /lib/ld-musl-x86_64.so.1) needs a dynamic loader and
 //! libc in the image; a static one (including static-pie, musl's default) has none. Also finds a
-//! section by name (cargo-auditable's `.dep-v0`).
+//! section by name (cargo-auditable's `.dep-v0`) and sums the debug info (`.debug_*`).
 
 use anyhow::{bail, ensure};
 
@@ -58,6 +58,39 @@ pub fn interpreter(elf: &[u8]) -> anyhow::Result<Option<String>> {
 
 /// The contents of the section `name`, or `None` when the file has no such section.
 pub fn section<'a>(elf: &'a [u8], name: &str) -> anyhow::Result<Option<&'a [u8]>> {
+    let sections = sections(elf)?;
+    let Some(found) = sections
+        .iter()
+        .find(|section| section.name == name.as_bytes())
+    else {
+        return Ok(None);
+    };
+    let Some(bytes) = elf.get(found.offset..found.offset + found.size) else {
+        bail!("truncated ELF section {name}");
+    };
+    Ok(Some(bytes))
+}
+
+/// The bytes of debug info in the file (`.debug_*` and compressed `.zdebug_*` sections): what
+/// `strip = "debuginfo"` removes.
+pub fn debug_info_bytes(elf: &[u8]) -> anyhow::Result<u64> {
+    Ok(sections(elf)?
+        .iter()
+        .filter(|section| {
+            section.name.starts_with(b".debug_") || section.name.starts_with(b".zdebug_")
+        })
+        .map(|section| section.size as u64)
+        .sum())
+}
+
+struct Section<'a> {
+    name: &'a [u8],
+    offset: usize,
+    size: usize,
+}
+
+/// Every section's name, offset and size, from the section header table.
+fn sections(elf: &[u8]) -> anyhow::Result<Vec<Section<'_>>> {
     check_header(elf)?;
     let field = |at: usize, size: usize| -> anyhow::Result<usize> {
         let Some(bytes) = elf.get(at..at + size) else {
@@ -69,28 +102,28 @@ pub fn section<'a>(elf: &'a [u8], name: &str) -> anyhow::Result<Option<&'a [u8]>
     };
     let (table, entry_size) = (field(0x28, 8)?, field(0x3a, 2)?);
     let (entries, names_index) = (field(0x3c, 2)?, field(0x3e, 2)?);
-    let contents = |index: usize| -> anyhow::Result<&'a [u8]> {
-        let header = table + index * entry_size;
-        let (offset, size) = (field(header + 0x18, 8)?, field(header + 0x20, 8)?);
-        let Some(bytes) = elf.get(offset..offset + size) else {
-            bail!("truncated ELF section {index}");
-        };
-        Ok(bytes)
-    };
     if entries == 0 {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let names = contents(names_index)?;
-    for index in 0..entries {
-        let name_at = field(table + index * entry_size, 4)?;
-        let found = names
-            .get(name_at..)
-            .and_then(|rest| rest.split(|byte| *byte == 0).next());
-        if found == Some(name.as_bytes()) {
-            return contents(index).map(Some);
-        }
-    }
-    Ok(None)
+    let place = |index: usize| -> anyhow::Result<(usize, usize)> {
+        let header = table + index * entry_size;
+        Ok((field(header + 0x18, 8)?, field(header + 0x20, 8)?))
+    };
+    let (names_offset, names_size) = place(names_index)?;
+    let Some(names) = elf.get(names_offset..names_offset + names_size) else {
+        bail!("truncated ELF section {names_index}");
+    };
+    (0..entries)
+        .map(|index| {
+            let name_at = field(table + index * entry_size, 4)?;
+            let name = names
+                .get(name_at..)
+                .and_then(|rest| rest.split(|byte| *byte == 0).next())
+                .unwrap_or_default();
+            let (offset, size) = place(index)?;
+            Ok(Section { name, offset, size })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -156,6 +189,23 @@ mod tests {
         let mut truncated = bytes.clone();
         truncated.truncate(bytes.len() - 40);
         assert!(section(&truncated, ".dep-v0").is_err());
+    }
+
+    #[test]
+    fn debug_info_is_summed_over_the_debug_sections() {
+        let bytes = with_sections(&[
+            (".text", b"code"),
+            (".debug_info", b"12345"),
+            (".debug_line", b"123"),
+            (".zdebug_str", b"1"),
+            (".dep-v0", b"deps"),
+        ]);
+        assert_eq!(debug_info_bytes(&bytes).unwrap(), 9);
+        assert_eq!(
+            debug_info_bytes(&with_sections(&[(".text", b"code")])).unwrap(),
+            0
+        );
+        assert_eq!(debug_info_bytes(&elf(&[], b"")).unwrap(), 0);
     }
 
     #[test]

@@ -14,8 +14,9 @@ use crate::edit;
 /// The final stages the Dockerfile can be generated for.
 pub const RUNTIMES: [&str; 3] = ["scratch", "alpine", "distroless"];
 
-/// Every key of the docker settings, and what it takes.
-const SETTINGS: [(&str, &str); 3] = [
+/// Every key of the docker settings, and what it takes. All are optional (an existing project
+/// adopted with `cargo generate --init` has none): see [`Settings`] for the defaults.
+const SETTINGS: [(&str, &str); 6] = [
     (
         "runtime",
         "the final stage the Dockerfile was generated for: scratch, alpine or distroless",
@@ -27,6 +28,18 @@ const SETTINGS: [(&str, &str); 3] = [
     (
         "bin",
         "the binary the image ships, a string naming a [[bin]] of any member",
+    ),
+    (
+        "self-check",
+        "true when the binary answers `self-check` with its libc, allocator and CA roots",
+    ),
+    (
+        "port",
+        "the TCP port the service listens on, a number from 1 to 65535",
+    ),
+    (
+        "health",
+        "the path the service answers 200 on, a string starting with /",
     ),
 ];
 
@@ -41,8 +54,14 @@ pub struct Project {
     pub bin: String,
     /// The source file of that binary's `main`, relative to `root`.
     pub bin_source: PathBuf,
-    pub runtime: String,
-    pub size_budget: String,
+    /// `None`: not set; `cargo xtask docker` reads the Dockerfile's final stage.
+    pub runtime: Option<String>,
+    /// `None`: not set; the budget is the binary without debug info plus the runtime's files.
+    pub size_budget: Option<String>,
+    /// Whether the binary implements `self-check` (the template's apps do).
+    pub self_check: bool,
+    /// The service to check without a HEALTHCHECK in the image: its port and health path.
+    pub service: Option<(u16, String)>,
     /// Where the settings are: `[workspace.metadata.docker]` or `[package.metadata.docker]`.
     pub settings_table: &'static str,
     /// Every path package in Cargo.lock (members, `[patch]` and excluded path crates): the
@@ -207,51 +226,107 @@ pub fn parse(json: &str) -> anyhow::Result<Project> {
         bin_source,
         runtime: settings.runtime,
         size_budget: settings.size_budget,
+        self_check: settings.self_check,
+        service: settings.service,
         settings_table,
         path_packages: Vec::new(),
     })
 }
 
-/// The docker settings, validated: every key known, every value of the right type.
+/// The docker settings, validated: every key known, every value of the right type. Without a
+/// table (a project adopted in place) every key takes its default.
 struct Settings {
-    runtime: String,
-    size_budget: String,
+    runtime: Option<String>,
+    size_budget: Option<String>,
     bin: Option<String>,
+    self_check: bool,
+    service: Option<(u16, String)>,
 }
 
 impl Settings {
     fn parse(table: &Value, name: &str) -> anyhow::Result<Settings> {
         let keys = SETTINGS.map(|(key, _)| key).join(", ");
-        let Some(table) = table.as_object() else {
-            bail!(
-                "Cargo.toml has no [workspace.metadata.docker] table (or [package.metadata.docker]): \
-                 add one with runtime = \"scratch\" and size-budget = \"8 MB\""
-            );
+        let empty = serde_json::Map::new();
+        let table = match table {
+            Value::Null => &empty,
+            Value::Object(table) => table,
+            other => bail!("{name} in Cargo.toml must be a table, not {other}"),
         };
         for (key, value) in table {
             let Some((_, takes)) = SETTINGS.iter().find(|(known, _)| known == key) else {
                 bail!("{name} in Cargo.toml has an unknown key `{key}`: the keys are {keys}");
             };
-            if !value.is_string() {
+            let valid = match key.as_str() {
+                "self-check" => value.is_boolean(),
+                "port" => value
+                    .as_u64()
+                    .is_some_and(|port| (1..=65535).contains(&port)),
+                "health" => value.as_str().is_some_and(|path| path.starts_with('/')),
+                _ => value.is_string(),
+            };
+            if !valid {
                 bail!("{key} = {value} in {name} of Cargo.toml must be {takes}");
             }
         }
         let string = |key: &str| table.get(key).and_then(Value::as_str).map(str::to_owned);
-        let (Some(runtime), Some(size_budget)) = (string("runtime"), string("size-budget")) else {
-            bail!("{name} in Cargo.toml needs runtime and size-budget (strings)");
-        };
-        if !RUNTIMES.contains(&runtime.as_str()) {
+        let runtime = string("runtime");
+        if let Some(runtime) = runtime
+            .as_deref()
+            .filter(|runtime| !RUNTIMES.contains(runtime))
+        {
             bail!(
                 "runtime = {runtime:?} in {name} of Cargo.toml is not one of {}: set the one the \
                  Dockerfile's final stage was generated for",
                 RUNTIMES.join(", ")
             );
         }
+        let port = table.get("port").and_then(Value::as_u64);
+        let service = match (port, string("health")) {
+            (Some(port), Some(health)) => Some((port as u16, health)),
+            (None, None) => None,
+            _ => bail!(
+                "{name} in Cargo.toml has one of port and health: a service check needs both \
+                 (port = 8080, health = \"/health\")"
+            ),
+        };
         Ok(Settings {
             runtime,
-            size_budget,
+            size_budget: string("size-budget"),
             bin: string("bin"),
+            self_check: table.get("self-check") == Some(&Value::Bool(true)),
+            service,
         })
+    }
+}
+
+/// The runtime a Dockerfile's final stage was generated for, read from its last `FROM` (and
+/// the `ARG` default it names), for projects whose settings leave `runtime` out.
+pub fn runtime_of_dockerfile(dockerfile: &str) -> Option<&'static str> {
+    let last = dockerfile
+        .lines()
+        .map(str::trim)
+        .rfind(|line| line.starts_with("FROM "))?;
+    let image = last
+        .split_whitespace()
+        .skip(1)
+        .find(|word| !word.starts_with("--"))?;
+    let image = match image
+        .strip_prefix("${")
+        .and_then(|arg| arg.strip_suffix('}'))
+    {
+        Some(arg) => dockerfile.lines().find_map(|line| {
+            line.trim()
+                .strip_prefix("ARG ")?
+                .strip_prefix(arg)?
+                .strip_prefix('=')
+        })?,
+        None => image,
+    };
+    match image {
+        "scratch" => Some("scratch"),
+        image if image.contains("distroless") => Some("distroless"),
+        image if image.contains("alpine") => Some("alpine"),
+        _ => None,
     }
 }
 
@@ -378,9 +453,11 @@ mod tests {
             ("demo", Some("src/main.rs"))
         );
         assert_eq!(
-            (project.runtime.as_str(), project.size_budget.as_str()),
-            ("scratch", "8 MB")
+            (project.runtime.as_deref(), project.size_budget.as_deref()),
+            (Some("scratch"), Some("8 MB"))
         );
+        assert!(!project.self_check);
+        assert_eq!(project.service, None);
         assert_eq!(project.member_names(), ["demo", "tool"]);
         assert_eq!(
             package.repository.as_deref(),
@@ -410,10 +487,25 @@ mod tests {
     #[test]
     fn settings_are_validated_strictly() {
         for (settings, message) in [
-            (serde_json::Value::Null, "add one with runtime"),
             (
-                serde_json::json!({"docker": {}}),
-                "needs runtime and size-budget",
+                serde_json::json!({"docker": "scratch"}),
+                "[workspace.metadata.docker] in Cargo.toml must be a table",
+            ),
+            (
+                serde_json::json!({"docker": {"self-check": "yes"}}),
+                "self-check = \"yes\" in [workspace.metadata.docker] of Cargo.toml must be true when",
+            ),
+            (
+                serde_json::json!({"docker": {"port": 70000, "health": "/health"}}),
+                "port = 70000 in [workspace.metadata.docker] of Cargo.toml must be the TCP port",
+            ),
+            (
+                serde_json::json!({"docker": {"health": "health"}}),
+                "must be the path the service answers 200 on, a string starting with /",
+            ),
+            (
+                serde_json::json!({"docker": {"port": 8080}}),
+                "has one of port and health: a service check needs both",
             ),
             (
                 docker(5.into()),
@@ -421,7 +513,7 @@ mod tests {
             ),
             (
                 serde_json::json!({"docker": {"runtime": "scratch", "size-budget": "8 MB", "bins": "x"}}),
-                "unknown key `bins`: the keys are runtime, size-budget, bin",
+                "unknown key `bins`: the keys are runtime, size-budget, bin, self-check, port, health",
             ),
             (
                 serde_json::json!({"docker": {"runtime": "ubuntu", "size-budget": "8 MB"}}),
@@ -430,6 +522,48 @@ mod tests {
         ] {
             let message_seen = error(&metadata(settings.clone()));
             assert!(message_seen.contains(message), "{settings}: {message_seen}");
+        }
+    }
+
+    #[test]
+    fn without_settings_every_key_takes_its_default() {
+        for settings in [serde_json::Value::Null, serde_json::json!({"docker": {}})] {
+            let project = parse(&metadata(settings)).unwrap();
+            assert_eq!(project.runtime, None);
+            assert_eq!(project.size_budget, None);
+            assert_eq!(project.bin, "demo");
+            assert!(!project.self_check);
+            assert_eq!(project.service, None);
+        }
+        let declared = serde_json::json!({"docker": {
+            "self-check": true, "port": 3000, "health": "/healthz",
+        }});
+        let project = parse(&metadata(declared)).unwrap();
+        assert!(project.self_check);
+        assert_eq!(project.service, Some((3000, "/healthz".to_owned())));
+    }
+
+    #[test]
+    fn the_runtime_is_read_from_the_dockerfiles_final_stage() {
+        let stages =
+            "ARG BUILDER_IMAGE=rust\nFROM --platform=$BUILDPLATFORM ${BUILDER_IMAGE} AS builder\n";
+        for (last, runtime) in [
+            ("FROM scratch", Some("scratch")),
+            (
+                "ARG RUNTIME_IMAGE=alpine:3.22\nFROM ${RUNTIME_IMAGE}",
+                Some("alpine"),
+            ),
+            (
+                "ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot\nFROM ${RUNTIME_IMAGE} AS final",
+                Some("distroless"),
+            ),
+            ("FROM debian:12", None),
+        ] {
+            assert_eq!(
+                runtime_of_dockerfile(&format!("{stages}{last}\n")),
+                runtime,
+                "{last}"
+            );
         }
     }
 

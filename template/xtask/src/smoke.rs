@@ -26,6 +26,8 @@ pub struct Outcome {
     pub steps: Vec<Check>,
     /// The size of the binary in the image, when it could be read.
     pub binary_bytes: Option<u64>,
+    /// How much of it is debug info (`.debug_*` sections).
+    pub debug_bytes: Option<u64>,
     /// The crates its embedded dependency list names (cargo-auditable), when it has one.
     pub sbom_crates: Option<usize>,
 }
@@ -58,15 +60,19 @@ impl Smoke<'_> {
                 Ok(detail)
             }));
         }
-        steps.extend([
-            Check::timed("version", || self.version()),
-            Check::timed("self-check", || self.self_check()),
-        ]);
-        if self.image.has_healthcheck() {
+        steps.push(Check::timed("version", || self.version()));
+        // Only a binary that implements it: any other may take `self-check` for an argument.
+        if self.project.self_check {
+            steps.push(Check::timed("self-check", || self.self_check()));
+        }
+        if self.image.has_healthcheck() || self.project.service.is_some() {
             steps.extend(self.service());
         }
         Outcome {
             steps,
+            debug_bytes: binary
+                .as_deref()
+                .map(|bytes| elf::debug_info_bytes(bytes).unwrap_or(0)),
             binary_bytes: binary.map(|bytes| bytes.len() as u64),
             sbom_crates,
         }
@@ -112,10 +118,14 @@ impl Smoke<'_> {
             "{path} is an {arch} binary in a {platform} image: the builder must compile for \
              the target platform (TARGETARCH), not for the machine it runs on"
         );
-        let detail = format!(
+        let mut detail = format!(
             "{path}, {arch}, {}, static",
             format_size(bytes.len() as u64)
         );
+        let debug = elf::debug_info_bytes(&bytes)?;
+        if debug > 0 {
+            detail.push_str(&format!(", {} of debug info", format_size(debug)));
+        }
         Ok((bytes, detail))
     }
 
@@ -126,18 +136,7 @@ impl Smoke<'_> {
     /// Proves the image ships the real binary, not a placeholder from a cached layer.
     fn version(&self) -> anyhow::Result<String> {
         let stdout = self.run_once(&["--version"])?;
-        let expected = format!(
-            "{} {}",
-            self.project.package().name,
-            self.project.package().version
-        );
-        ensure!(
-            stdout.trim() == expected,
-            "`--version` printed {:?}, expected {expected:?}: the image does not run the \
-             binary built from these sources (a stale build layer?); rebuild with --no-cache",
-            stdout.trim()
-        );
-        Ok(expected)
+        check_version(&stdout, &self.project.package().version)
     }
 
     fn self_check(&self) -> anyhow::Result<String> {
@@ -146,13 +145,20 @@ impl Smoke<'_> {
         check_self(&facts)
     }
 
-    /// The service: healthy by its own HEALTHCHECK, answering from the host, stopping fast.
+    /// The service: healthy (by the image's HEALTHCHECK, else by answering its health path),
+    /// answering from the host, stopping fast.
     fn service(&self) -> Vec<Check> {
-        let Some(port) = self.image.tcp_port() else {
-            let fail = Check::timed("healthy", || {
-                bail!("the image has a HEALTHCHECK but no EXPOSE")
-            });
-            return vec![fail];
+        let (port, health) = match &self.project.service {
+            Some((port, health)) => (*port, health.as_str()),
+            None => match self.image.tcp_port() {
+                Some(port) => (port, "/health"),
+                None => {
+                    let fail = Check::timed("healthy", || {
+                        bail!("the image has a HEALTHCHECK but no EXPOSE")
+                    });
+                    return vec![fail];
+                }
+            },
         };
         let publish = format!("127.0.0.1::{port}");
         let container = match Running::start(
@@ -168,22 +174,28 @@ impl Smoke<'_> {
                 })];
             }
         };
-        let healthy = Check::timed("healthy", || self.wait_healthy(&container));
-        if !healthy.ok {
-            return vec![healthy];
-        }
         let host_port = || -> anyhow::Result<u16> {
             let inspected = container.inspect()?;
             inspected
                 .host_port(port)
                 .with_context(|| format!("port {port} is not published"))
         };
-        let get = Check::timed("GET /health", || http_get_health(host_port()?));
+        let healthy = Check::timed("healthy", || {
+            if self.image.has_healthcheck() {
+                self.wait_healthy(&container)
+            } else {
+                wait_answering(&container, &host_port, health)
+            }
+        });
+        if !healthy.ok {
+            return vec![healthy];
+        }
+        let get = Check::timed(&format!("GET {health}"), || http_get(host_port()?, health));
         // A client that never finishes its request (slowloris) must not hold up the stop: the
         // service's shutdown deadline closes it. Kept open until the stop below is done.
         let mut held = None;
         let half_sent = Check::timed("half-sent request", || {
-            let (stream, detail) = open_half_sent_request(host_port()?)?;
+            let (stream, detail) = open_half_sent_request(host_port()?, health)?;
             held = Some(stream);
             Ok(detail)
         });
@@ -232,6 +244,54 @@ impl Smoke<'_> {
             }
         }
     }
+}
+
+/// Without a HEALTHCHECK in the image: healthy once `GET health` answers 200 from the host.
+fn wait_answering(
+    container: &Running,
+    host_port: &dyn Fn() -> anyhow::Result<u16>,
+    health: &str,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    loop {
+        let inspected = container.inspect()?;
+        if !inspected.running() {
+            bail!(
+                "the container {} (exit code {}) before it answered GET {health}; its output:\n{}",
+                inspected.status(),
+                inspected.exit_code(),
+                container.logs()
+            );
+        }
+        let answer = host_port().and_then(|port| http_get(port, health));
+        match answer {
+            Ok(_) => return Ok(format!("after {:.1} s", started.elapsed().as_secs_f64())),
+            Err(error) if started.elapsed() > HEALTHY_LIMIT => bail!(
+                "GET {health} did not answer 200 within {} s (last: {error:#}); output:\n{}",
+                HEALTHY_LIMIT.as_secs(),
+                container.logs()
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// `--version` must print the package's version as a word of its own: the template's apps
+/// print `NAME X.Y.Z`, others `NAME X.Y.Z (rev abc)` or `X.Y.Z`, under a binary name that need
+/// not be the package's.
+pub fn check_version(stdout: &str, version: &str) -> anyhow::Result<String> {
+    let first = stdout.trim().lines().next().unwrap_or("").trim();
+    let found = stdout
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .any(|word| word == version || word.strip_prefix('v') == Some(version));
+    ensure!(
+        found,
+        "`--version` printed {:?}, which does not contain version {version} (Cargo.toml's): \
+         the image does not run the binary built from these sources (a stale build layer?); \
+         rebuild with --no-cache",
+        stdout.trim()
+    );
+    Ok(first.to_owned())
 }
 
 /// `key: value` lines, as the binary's `self-check` prints them.
@@ -315,29 +375,30 @@ pub fn check_stop(took: Duration, exit_code: i64) -> anyhow::Result<String> {
 }
 
 /// A plain HTTP/1.1 request: the xtask needs no HTTP client for one GET.
-fn http_get_health(port: u16) -> anyhow::Result<String> {
+fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
     let address = format!("127.0.0.1:{port}");
     let mut stream =
         TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let status = response.lines().next().unwrap_or("");
     ensure!(
         status.split_whitespace().nth(1) == Some("200"),
-        "GET http://{address}/health answered {status:?}"
+        "GET http://{address}{path} answered {status:?}"
     );
     Ok(format!("200 from {address}"))
 }
 
 /// Connects and sends a request head without its final blank line; the server must be left
 /// waiting for the rest (no answer yet). Returns the open connection.
-fn open_half_sent_request(port: u16) -> anyhow::Result<(TcpStream, String)> {
+fn open_half_sent_request(port: u16, path: &str) -> anyhow::Result<(TcpStream, String)> {
     let address = format!("127.0.0.1:{port}");
     let mut stream =
         TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
-    stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n").as_bytes())?;
     stream.set_read_timeout(Some(Duration::from_millis(300)))?;
     let mut answer = [0u8; 64];
     match stream.read(&mut answer) {
@@ -376,6 +437,34 @@ mod tests {
             error.starts_with("libc is (missing), expected musl"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_version_is_found_in_any_shape() {
+        for (stdout, version) in [
+            ("demo 0.1.0\n", "0.1.0"),
+            ("fd 10.2.0\n", "10.2.0"),
+            (
+                "ripgrep 14.1.1 (rev 4649aa9700)\n\nfeatures:+pcre2\n",
+                "14.1.1",
+            ),
+            ("tool v2.0.0-beta.1, built today", "2.0.0-beta.1"),
+            ("3.4.5", "3.4.5"),
+        ] {
+            check_version(stdout, version).unwrap();
+        }
+        assert_eq!(
+            check_version("ripgrep 14.1.1 (rev 4649aa9700)\nmore", "14.1.1").unwrap(),
+            "ripgrep 14.1.1 (rev 4649aa9700)"
+        );
+        for (stdout, version) in [
+            ("", "0.1.0"),
+            ("demo 0.1.01", "0.1.0"),
+            ("demo 10.1.0", "0.1.0"),
+        ] {
+            let error = check_version(stdout, version).unwrap_err().to_string();
+            assert!(error.contains("a stale build layer?"), "{error}");
+        }
     }
 
     #[test]

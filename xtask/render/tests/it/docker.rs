@@ -28,7 +28,7 @@ use crate::{
     support::{self, Rendered, heavy, render, step},
 };
 
-fn enabled(test: &str) -> bool {
+pub(crate) fn enabled(test: &str) -> bool {
     let on = env::var("RUST_ALPINE_DOCKER").is_ok_and(|value| value == "1");
     if !on {
         eprintln!("skipping {test}: set RUST_ALPINE_DOCKER=1 to run the Docker end-to-end tests");
@@ -68,7 +68,7 @@ impl Drop for E2e {
 }
 
 /// The engine `$DOCKER` names (`docker` when unset), as the generated xtask chooses it.
-fn engine() -> Engine {
+pub(crate) fn engine() -> Engine {
     Engine::choose(None).expect("choosing the container engine")
 }
 

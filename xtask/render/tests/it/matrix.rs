@@ -133,7 +133,10 @@ fn matrix_and_choices_match_the_template() {
         .parse()
         .unwrap();
     let choices = |name: &str| -> Vec<String> {
-        let placeholders = &config["placeholders"][name]["choices"];
+        // Asked always, or for a new project only (`is_init == false`).
+        let new_project = &config["conditional"]["is_init == false"]["placeholders"];
+        let table = config["placeholders"].get(name).or(new_project.get(name));
+        let placeholders = &table.expect("a placeholder of the template")["choices"];
         placeholders
             .as_array()
             .unwrap()

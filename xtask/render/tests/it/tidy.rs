@@ -165,8 +165,40 @@ impl Config {
             };
             globals.insert((*name).into(), value);
         }
-        let mut combinations = vec![globals];
-        for (name, condition, values) in &self.placeholders {
+        // A new project, and (when a condition reads it) `--init` in an existing one.
+        let reads_init = self
+            .placeholders
+            .iter()
+            .filter_map(|(_, condition, _)| condition.as_deref())
+            .chain(self.ignored.iter().map(|(condition, _)| condition.as_str()))
+            .any(|condition| condition_names(condition).any(|name| name == "is_init"));
+        let inits: &[bool] = if reads_init { &[false, true] } else { &[false] };
+        let mut combinations: Vec<liquid::Object> = inits
+            .iter()
+            .copied()
+            .map(|init| {
+                let mut globals = globals.clone();
+                globals.insert("is_init".into(), Value::scalar(init));
+                globals
+            })
+            .collect();
+        // cargo-generate asks again until no condition adds a placeholder: ask each one after
+        // the placeholders its condition reads.
+        let mut ordered: Vec<&(String, Option<String>, Vec<Value>)> = Vec::new();
+        while ordered.len() < self.placeholders.len() {
+            let ready = self.placeholders.iter().find(|(name, condition, _)| {
+                !ordered.iter().any(|(done, ..)| done == name)
+                    && condition
+                        .iter()
+                        .flat_map(|c| condition_names(c))
+                        .all(|read| {
+                            !self.placeholders.iter().any(|(other, ..)| *other == read)
+                                || ordered.iter().any(|(done, ..)| *done == read)
+                        })
+            });
+            ordered.push(ready.expect("placeholder conditions that read each other"));
+        }
+        for (name, condition, values) in ordered {
             combinations = combinations
                 .into_iter()
                 .flat_map(|globals| {
@@ -204,7 +236,13 @@ impl Config {
                         Some(format!("{name}={}", globals.get(name.as_str())?.to_kstr()))
                     })
                     .collect();
-                let label = Vec::from_iter(label).join(" ");
+                let mut label = Vec::from_iter(label).join(" ");
+                if globals
+                    .get("is_init")
+                    .is_some_and(|init| init.query_state(State::Truthy))
+                {
+                    label.push_str(" (--init)");
+                }
                 Answers {
                     globals,
                     ignored,
@@ -230,11 +268,23 @@ impl Answers {
 }
 
 /// Whether a `[conditional.'...']` condition holds for `globals`. Conditions are Rhai; the ones
-/// this template needs (`==`, `!=` on strings and booleans) read the same in Liquid.
+/// this template needs (`==`, `!=` on strings and booleans) read the same in Liquid. A condition
+/// over a placeholder that was not asked does not hold (cargo-generate takes its error for false).
 fn holds(condition: &str, globals: &liquid::Object) -> bool {
+    if !condition_names(condition).all(|name| globals.contains_key(name)) {
+        return false;
+    }
     let test = parse(&format!("{{% if {condition} %}}yes{{% endif %}}"));
     let holds = test.and_then(|test| test.render(globals).map_err(|error| error.to_string()));
     holds.unwrap_or_else(|error| panic!("condition {condition:?}: {error}")) == "yes"
+}
+
+/// The variables a condition reads.
+fn condition_names(condition: &str) -> impl Iterator<Item = &str> {
+    condition
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '"'))
+        .filter(|word| !word.is_empty() && !word.starts_with('"'))
+        .filter(|word| !["true", "false", "and", "or"].contains(word))
 }
 
 /// Parses `text` as cargo-generate's Liquid does. (Its own filters, `kebab_case` and the like,
@@ -522,7 +572,11 @@ fn docs_agree_with_the_code() {
     let readme = parse(&text("template/README.md")).unwrap();
     let mut violations = BTreeSet::new();
     let mut table_drift = BTreeMap::new();
-    for answers in config.answers() {
+    for answers in config
+        .answers()
+        .iter()
+        .filter(|answers| answers.produces("README.md"))
+    {
         let table = table_options(&readme.render(&answers.globals).unwrap());
         let may_omit = |option: &str| {
             README_MAY_OMIT.iter().any(|(omissible, condition)| {
