@@ -9,8 +9,6 @@
 //!                    versions masked; `.cargo/config.toml` and vendored sources as they are;
 //!                    a placeholder for every target.
 //! OUT/manifest, bin  the package (its manifest, relative) and the binary the image ships.
-//! OUT/members        every path package as `NAME@VERSION` (members: 0.0.0): their placeholder artifacts are
-//!                    deleted after the dependency build, so that cargo never ships them.
 //! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
 //!                    cargo with `--config`): their `release`, without debug info.
 
@@ -145,17 +143,12 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         write(&relative.join("Cargo.toml"), &doc.to_string())?;
     }
 
-    // The lock, with the same versions masked; every path package in it is deleted after the
-    // dependency build, by its spec in this lock.
+    // The lock, with the same versions masked.
     let (lock, _) = edit::relock(&read(&root.join("Cargo.lock"))?, |name, version| {
         let masks = masked.iter().any(|(n, v)| n == name && v == version);
         masks.then(|| "0.0.0".to_owned())
     })?;
     write(Path::new("Cargo.lock"), &lock)?;
-    let members: BTreeSet<String> = edit::path_packages(&lock)?
-        .into_iter()
-        .map(|(name, version)| format!("{name}@{version}\n"))
-        .collect();
 
     // Build configuration that applies to the dependencies (rustflags, cfgs, [env], linkers,
     // [patch]) and the vendored sources it points at.
@@ -193,7 +186,6 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
             format!("{}\n", within(&root, &package.manifest)?.display()),
         ),
         ("bin", format!("{}\n", project.bin)),
-        ("members", members.into_iter().collect()),
         ("profile.toml", profile.to_owned()),
     ] {
         fs::write(out.join(file), contents).with_context(|| format!("writing {file}"))?;
