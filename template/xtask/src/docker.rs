@@ -25,6 +25,8 @@ struct Shared<'a> {
     /// Everything the engine's `build` gets but `--platform`, the tag and the context.
     args: Vec<String>,
     budget_bytes: u64,
+    /// The engine server's architecture (`amd64`), when it says.
+    engine_arch: Option<String>,
 }
 
 impl flags::Docker {
@@ -40,16 +42,27 @@ impl flags::Docker {
                 );
             }
         }
+        // Every input is checked before the engine is asked anything, and long before a build.
+        let budget_bytes = match &self.budget {
+            Some(text) => budget::parse_budget(text).context("--budget")?,
+            None => budget::parse_budget(&project.size_budget)
+                .context("size-budget in [workspace.metadata.docker] in Cargo.toml")?,
+        };
+        let tag = match &self.tag {
+            Some(tag) => tag.clone(),
+            None => {
+                let tag = format!("{}:{}", project.name, project.version);
+                flags::check_tag(&tag).context(
+                    "the default tag, <package>:<version>; choose one with --tag my-app:1.0",
+                )?;
+                tag
+            }
+        };
+        if let Some(profile) = &self.profile {
+            check_profile_defined(&sh, profile)?;
+        }
         let engine = Engine::choose(self.engine.clone())?;
-        engine.check()?;
-        let budget_text = self.budget.as_deref().unwrap_or(&project.size_budget);
-        let budget_bytes = budget::parse_size(budget_text).context(
-            "reading size-budget ([workspace.metadata.docker] in Cargo.toml or --budget)",
-        )?;
-        let tag = self
-            .tag
-            .clone()
-            .unwrap_or_else(|| format!("{}:{}", project.name, project.version));
+        let server = engine.check()?;
         let args = self.build_args(&engine, &project)?;
         remove_containers_on_ctrl_c();
 
@@ -70,6 +83,7 @@ impl flags::Docker {
             project: &project,
             args,
             budget_bytes,
+            engine_arch: server.arch,
         };
         let reports = targets
             .into_iter()
@@ -135,13 +149,21 @@ impl flags::Docker {
         let log = builder.build(&project.root, tag)?;
         let build_seconds = started.elapsed().as_secs_f64();
 
-        let image = engine.image(tag)?;
+        let image = engine.image(tag).with_context(|| {
+            format!(
+                "the build succeeded but the engine has no image {tag}: a buildx builder of \
+                 the docker-container driver (--build-flag=--builder=NAME, BUILDX_BUILDER) \
+                 keeps what it builds; add --build-flag=--load"
+            )
+        })?;
         if let Some(previous) = previous.filter(|previous| previous != image.id()) {
             // The tag moved: the image it named is now dangling, unless something else uses
             // it (another tag, a container), in which case the engine refuses and keeps it.
             engine.remove_image(&previous);
         }
-        let emulated = Platform::parse(image.architecture()).is_ok_and(Platform::emulated);
+        let engine_arch = shared.engine_arch.as_deref();
+        let emulated =
+            Platform::parse(image.architecture()).is_ok_and(|image| image.emulated(engine_arch));
         let smoke = Smoke {
             engine,
             tag,
@@ -269,6 +291,35 @@ impl flags::Docker {
         args.extend(self.build_flags.iter().cloned());
         Ok(args)
     }
+}
+
+/// Asks cargo whether `profile` is defined here (Cargo.toml, .cargo/config.toml, or built in),
+/// so that a typo fails now and not minutes into the image build. `clean --dry-run` reads the
+/// profiles and deletes nothing; any other complaint (an older cargo without `--dry-run`) is
+/// left to the build.
+fn check_profile_defined(sh: &Shell, profile: &str) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let scratch = sh.create_temp_dir()?;
+    let target_dir = scratch.path();
+    let output = xshell::cmd!(
+        sh,
+        "{cargo} clean --quiet --dry-run --profile {profile} --target-dir {target_dir}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("asking cargo about --profile")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && (stderr.contains("is not defined") || stderr.contains("reserved"))
+    {
+        bail!(
+            "--profile {profile}: cargo says: {}; use `container` (the default), `release`, \
+             `dev`, or define [profile.{profile}] in Cargo.toml",
+            stderr.trim().trim_start_matches("error: ")
+        );
+    }
+    Ok(())
 }
 
 /// On Ctrl-C, removes the containers this process created, then exits 130.

@@ -10,7 +10,7 @@ use std::{
 use crate::{
     budget::format_size,
     elf,
-    engine::{Engine, Image, Running},
+    engine::{self, Engine, Image, Running},
     project::Project,
     report::Check,
     sbom,
@@ -150,7 +150,18 @@ impl Smoke<'_> {
             });
             return vec![fail];
         };
-        let publish = format!("127.0.0.1::{port}");
+        // The port is published where the engine runs: on this machine's loopback, or, for a
+        // remote engine (DOCKER_HOST=tcp://... or ssh://..., a context naming one), on that
+        // host's interfaces, and reached at the host the endpoint names.
+        let remote = self
+            .engine
+            .endpoint()
+            .as_deref()
+            .and_then(engine::remote_host);
+        let (publish, host) = match &remote {
+            Some(host) => (port.to_string(), host.clone()),
+            None => (format!("127.0.0.1::{port}"), "127.0.0.1".to_owned()),
+        };
         let container = match Running::start(
             self.engine,
             "service",
@@ -174,12 +185,12 @@ impl Smoke<'_> {
                 .host_port(port)
                 .with_context(|| format!("port {port} is not published"))
         };
-        let get = Check::timed("GET /health", || http_get_health(host_port()?));
+        let get = Check::timed("GET /health", || http_get_health(&host, host_port()?));
         // A client that never finishes its request (slowloris) must not hold up the stop: the
         // service's shutdown deadline closes it. Kept open until the stop below is done.
         let mut held = None;
         let half_sent = Check::timed("half-sent request", || {
-            let (stream, detail) = open_half_sent_request(host_port()?)?;
+            let (stream, detail) = open_half_sent_request(&host, host_port()?)?;
             held = Some(stream);
             Ok(detail)
         });
@@ -310,11 +321,34 @@ pub fn check_stop(took: Duration, exit_code: i64) -> anyhow::Result<String> {
     Ok(format!("{seconds:.1} s, exit 0"))
 }
 
+/// A connection to the published port; the error says what to check on a remote engine.
+fn connect(host: &str, port: u16) -> anyhow::Result<(String, TcpStream)> {
+    let address = match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    };
+    let stream = TcpStream::connect_timeout(
+        &std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .with_context(|| format!("resolving {host}"))?
+            .next()
+            .with_context(|| format!("{host} has no address"))?,
+        Duration::from_secs(5),
+    );
+    match stream {
+        Ok(stream) => Ok((address, stream)),
+        Err(error) if host != "127.0.0.1" => Err(error).with_context(|| {
+            format!(
+                "connecting to {address}, the port the remote engine published: let this \
+                 machine reach {host}'s ports (firewall), or run `cargo xtask docker` on {host}"
+            )
+        }),
+        Err(error) => Err(error).with_context(|| format!("connecting to {address}")),
+    }
+}
+
 /// A plain HTTP/1.1 request: the xtask needs no HTTP client for one GET.
-fn http_get_health(port: u16) -> anyhow::Result<String> {
-    let address = format!("127.0.0.1:{port}");
-    let mut stream =
-        TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
+fn http_get_health(host: &str, port: u16) -> anyhow::Result<String> {
+    let (address, mut stream) = connect(host, port)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
     let mut response = String::new();
@@ -329,10 +363,8 @@ fn http_get_health(port: u16) -> anyhow::Result<String> {
 
 /// Connects and sends a request head without its final blank line; the server must be left
 /// waiting for the rest (no answer yet). Returns the open connection.
-fn open_half_sent_request(port: u16) -> anyhow::Result<(TcpStream, String)> {
-    let address = format!("127.0.0.1:{port}");
-    let mut stream =
-        TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
+fn open_half_sent_request(host: &str, port: u16) -> anyhow::Result<(TcpStream, String)> {
+    let (address, mut stream) = connect(host, port)?;
     stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")?;
     stream.set_read_timeout(Some(Duration::from_millis(300)))?;
     let mut answer = [0u8; 64];
