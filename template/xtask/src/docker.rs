@@ -9,7 +9,7 @@ use crate::{
     budget,
     buildlog::{self, EMULATION_HINT},
     cache::{self, Change},
-    engine::{self, Builder, Engine, Flavor},
+    engine::{self, Builder, Engine},
     flags,
     platform::Platform,
     project,
@@ -259,10 +259,11 @@ impl flags::Docker {
         engine: &Engine,
         project: &project::Project,
     ) -> anyhow::Result<Vec<String>> {
-        let mut args = Vec::new();
-        if engine.flavor == Flavor::Docker {
-            args.push("--progress=plain".to_owned());
-        }
+        let mut args: Vec<String> = engine
+            .build_flags()
+            .iter()
+            .map(|&flag| flag.into())
+            .collect();
         if self.no_cache {
             args.push("--no-cache".to_owned());
         }

@@ -205,21 +205,52 @@ impl Engine {
         let program = &self.program;
         let container = Running::name(self, "run");
         let name = &container.name;
+        let flavored = self.run_flags();
         let output = cmd!(
             self.sh,
-            "{program} run --rm --name {name} {LOCKED_DOWN...} {options...} {tag} {args...}"
+            "{program} run --rm --name {name} {LOCKED_DOWN...} {flavored...} {options...} {tag} {args...}"
         )
         .quiet()
         .ignore_status()
         .output()?;
         if !output.status.success() {
             let (args, status) = (args.join(" "), output.status);
+            let printed = printed(&output);
             bail!(
-                "`{args}` exited with {status}; its output:\n{}",
-                printed(&output)
+                "`{args}` exited with {status}; its output:\n{printed}{}",
+                run_hint(&printed)
             );
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// What this engine's `run` needs besides [`LOCKED_DOWN`]. Podman sets its own default
+    /// ulimits (nofile 1048576 and nproc 4194304 as root), and runc cannot start a container
+    /// when they exceed what podman may have (a container or CI runner: "error setting rlimit
+    /// type 7"); the bound is not always the hard limit podman runs under (a sandbox here
+    /// refused nproc above 32768 with a hard limit of 96362). A local podman is given modest
+    /// limits, ample for a smoke test, never above this process's own; a remote one keeps its
+    /// defaults.
+    fn run_flags(&self) -> Vec<String> {
+        let remote = ["CONTAINER_HOST", "CONTAINER_CONNECTION"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+        match self.flavor {
+            Flavor::Podman if !remote => {
+                ulimit_flags(&std::fs::read_to_string("/proc/self/limits").unwrap_or_default())
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Flags the engine's `build` needs. Docker: the plain progress log (what `buildlog`
+    /// reads). Podman: the Docker image format, as the OCI one has no HEALTHCHECK (buildah drops
+    /// it with a warning, and the service's health would never be known).
+    pub fn build_flags(&self) -> &'static [&'static str] {
+        match self.flavor {
+            Flavor::Docker => &["--progress=plain"],
+            Flavor::Podman => &["--format", "docker"],
+        }
     }
 
     /// The file at `path` in the image `tag`, copied out through a created (never started)
@@ -280,9 +311,10 @@ impl Image {
         )
     }
 
-    /// A service image has a HEALTHCHECK; a command-line tool has none.
+    /// A service image has a HEALTHCHECK; a command-line tool has none. Docker says
+    /// `Config.Healthcheck`, podman 4 `Healthcheck`.
     pub fn has_healthcheck(&self) -> bool {
-        self.0["Config"]["Healthcheck"].is_object()
+        self.0["Config"]["Healthcheck"].is_object() || self.0["Healthcheck"].is_object()
     }
 
     /// The first exposed TCP port: the service's.
@@ -493,6 +525,36 @@ pub fn remote_host(endpoint: &str) -> Option<String> {
     (!local).then(|| host.to_owned())
 }
 
+/// `--ulimit` flags for podman's containers: 10000 open files and 4096 processes, or this
+/// process's hard limits where they are lower (`/proc/self/limits`, "" when unreadable).
+pub fn ulimit_flags(proc_limits: &str) -> Vec<String> {
+    let mut flags = Vec::new();
+    for (row, name, ample) in [
+        ("Max open files", "nofile", 10_000),
+        ("Max processes", "nproc", 4096),
+    ] {
+        let hard = proc_limits
+            .lines()
+            .find_map(|line| line.strip_prefix(row))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|hard| hard.parse::<u64>().ok());
+        let limit = hard.map_or(ample, |hard| hard.min(ample));
+        flags.extend(["--ulimit".to_owned(), format!("{name}={limit}:{limit}")]);
+    }
+    flags
+}
+
+/// A hint for a container that would not start, when the reason is a known one.
+fn run_hint(printed: &str) -> &'static str {
+    if printed.contains("error setting rlimit") {
+        "\nthe engine asked for more open files or processes than it may have here: set \
+         `default_ulimits` in containers.conf (e.g. \"nofile=10000:10000\"), or raise the hard \
+         limits of the engine's service"
+    } else {
+        ""
+    }
+}
+
 /// `docker version` and `podman version` both print `Version:` lines; a program that merely
 /// exits 0 (`/bin/true`) or echoes its arguments does not.
 pub fn looks_like_engine(version_output: &str) -> bool {
@@ -635,14 +697,34 @@ impl<'a> Running<'a> {
     ) -> anyhow::Result<Running<'a>> {
         let running = Running::name(engine, purpose);
         let (program, name) = (&engine.program, &running.name);
-        cmd!(
+        let flavored = engine.run_flags();
+        let output = cmd!(
             engine.sh,
-            "{program} run --detach --name {name} {LOCKED_DOWN...} {args...} {tag}"
+            "{program} run --detach --name {name} {LOCKED_DOWN...} {flavored...} {args...} {tag}"
         )
         .quiet()
-        .ignore_stdout()
-        .run()?;
+        .ignore_status()
+        .output()?;
+        if !output.status.success() {
+            let printed = printed(&output);
+            bail!(
+                "`{program} run` failed ({}): {}{}",
+                output.status,
+                printed.trim(),
+                run_hint(&printed)
+            );
+        }
         Ok(running)
+    }
+
+    /// Runs the image's HEALTHCHECK now. Podman schedules health checks with systemd timers;
+    /// without systemd (a container, most CI runners) they never run on their own, and the
+    /// container stays `starting`. Docker runs them itself: nothing to do.
+    pub fn run_healthcheck(&self) {
+        if self.engine.flavor == Flavor::Podman {
+            let (program, name) = (&self.engine.program, &self.name);
+            best_effort(cmd!(self.engine.sh, "{program} healthcheck run {name}"));
+        }
     }
 
     /// `stop` with the engine's usual 10 s grace period.
@@ -726,6 +808,16 @@ mod tests {
         assert!(!image.has_healthcheck());
         assert_eq!(image.labels().count(), 0);
         assert!(image.runs_as_root());
+    }
+
+    #[test]
+    fn podman_images_have_their_healthcheck_at_the_top() {
+        let json = r#"[{"Id": "x", "Size": 1, "Architecture": "amd64",
+                        "Config": {"User": "10001:10001", "Entrypoint": ["/demo"]},
+                        "Healthcheck": {"Test": ["CMD", "/demo", "healthcheck"]}}]"#;
+        let image = parse_image(json).unwrap();
+        assert!(image.has_healthcheck());
+        assert_eq!(image.architecture(), "amd64");
     }
 
     #[test]
@@ -915,6 +1007,35 @@ mod tests {
         ] {
             assert_eq!(remote_host(endpoint).as_deref(), host, "{endpoint}");
         }
+    }
+
+    #[test]
+    fn podman_gets_modest_limits_never_above_this_process() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             96362                96362                processes \n\
+                      Max open files            1024                 20000                files     \n";
+        let flags = [
+            "--ulimit",
+            "nofile=10000:10000",
+            "--ulimit",
+            "nproc=4096:4096",
+        ];
+        assert_eq!(ulimit_flags(limits), flags);
+        assert_eq!(ulimit_flags(""), flags);
+        let low = "Max processes             unlimited            unlimited            processes\n\
+                   Max open files            1024                 4096                 files\n";
+        let flags = [
+            "--ulimit",
+            "nofile=4096:4096",
+            "--ulimit",
+            "nproc=4096:4096",
+        ];
+        assert_eq!(ulimit_flags(low), flags);
+        assert!(
+            run_hint("Error: runc: ... error setting rlimit type 7: operation not permitted")
+                .contains("default_ulimits")
+        );
+        assert_eq!(run_hint("exec format error"), "");
     }
 
     #[test]

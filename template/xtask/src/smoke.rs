@@ -208,6 +208,7 @@ impl Smoke<'_> {
     fn wait_healthy(&self, container: &Running) -> anyhow::Result<String> {
         let started = Instant::now();
         loop {
+            container.run_healthcheck();
             let inspected = container.inspect()?;
             if !inspected.running() {
                 bail!(
