@@ -6,6 +6,8 @@
 //! binary; `RUST_ALPINE_BUILDER_IMAGE` replaces the Dockerfile's builder image (an air-gapped
 //! builder, a mirror), and `RUST_ALPINE_BUILDER_IMAGE_MULTIARCH` the one of the linux/arm64 test
 //! (a builder that can also cross-compile for aarch64; the host needs qemu-user in binfmt_misc).
+//! The podman test also needs `RUST_ALPINE_PODMAN=1` (podman installed, with the builder image
+//! in its store: .ci/run does both).
 //!
 //! The tests call the engine through the generated project's own template/xtask/src/engine.rs
 //! (the module `cargo xtask docker` makes every engine call with), compiled in by `#[path]`;
@@ -52,11 +54,16 @@ impl E2e {
     }
 
     fn render_named(kind: &str, name: &str) -> E2e {
+        E2e::render_on(kind, name, engine())
+    }
+
+    /// [`E2e::render_named`] for another engine than `$DOCKER` (the podman test).
+    fn render_on(kind: &str, name: &str, engine: Engine) -> E2e {
         E2e {
             project: render(kind, "scratch", name),
             tag: format!("{name}:0.1.0"),
             name: name.to_owned(),
-            engine: engine(),
+            engine,
         }
     }
 }
@@ -291,6 +298,60 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
             .contains(name.as_str()),
         "{report:#}"
     );
+    assert_eq!(leftover_containers(&e2e.engine), "");
+}
+
+/// Podman builds and smoke-tests the service too (`--engine podman`): one build, the whole smoke
+/// test (healthy through `podman healthcheck run`, `GET /health`, the half-sent request, a fast
+/// stop). Runs when `RUST_ALPINE_PODMAN=1` as well (.ci/run installs podman, loads the builder
+/// image into its store and sets it); in CI an unset variable or a missing podman fails.
+#[test]
+fn service_on_podman_builds_runs_healthy_and_stops_fast() {
+    let test = "service_on_podman_builds_runs_healthy_and_stops_fast";
+    if !enabled(test) {
+        return;
+    }
+    if !env::var("RUST_ALPINE_PODMAN").is_ok_and(|value| value == "1") {
+        assert!(
+            env::var("CI").as_deref() != Ok("true"),
+            "CI=true but RUST_ALPINE_PODMAN is not 1: install podman, load the builder image \
+             into it (see .ci/run) and set RUST_ALPINE_PODMAN=1"
+        );
+        eprintln!("skipping {test}: set RUST_ALPINE_PODMAN=1 to run the podman end-to-end test");
+        return;
+    }
+    let podman = Engine::choose(Some("podman".to_owned())).expect("choosing podman");
+    if let Err(error) = podman.check() {
+        panic!("RUST_ALPINE_PODMAN=1 but podman is not usable: {error:#}");
+    }
+    let _heavy = heavy();
+    let name = format!("e2e-podman-{}", std::process::id());
+    let e2e = E2e::render_on("service", &name, podman);
+    let (output, report) = docker_step("e2e-podman", &e2e, &["--engine", "podman"]);
+    assert!(output.status.success(), "{report:#}");
+    assert_good_report(&report, &name, "service");
+    assert_eq!(report["engine"], "podman");
+    assert_eq!(
+        step_names(&report),
+        [
+            "user",
+            "labels",
+            "binary",
+            "sbom",
+            "version",
+            "self-check",
+            "healthy",
+            "GET /health",
+            "half-sent request",
+            "stop"
+        ]
+    );
+    assert!(detail(&report, "stop").ends_with("exit 0"), "{report:#}");
+    assert!(
+        detail(&report, "GET /health").starts_with("200 from 127.0.0.1:"),
+        "{report:#}"
+    );
+    eprintln!("[e2e-podman] stop: {}", detail(&report, "stop"));
     assert_eq!(leftover_containers(&e2e.engine), "");
 }
 
