@@ -25,6 +25,9 @@ struct Shared<'a> {
     /// Everything the engine's `build` gets but `--platform`, the tag and the context.
     args: Vec<String>,
     budget_bytes: u64,
+    /// False for an unoptimized build with debug info (`--profile dev` or `test`, many times
+    /// the shipped size) without `--budget`: the size is reported, not judged.
+    budget_checked: bool,
     /// The engine server's architecture (`amd64`), when it says.
     engine_arch: Option<String>,
 }
@@ -83,6 +86,8 @@ impl flags::Docker {
             project: &project,
             args,
             budget_bytes,
+            budget_checked: self.budget.is_some()
+                || !matches!(self.profile.as_deref(), Some("dev" | "test")),
             engine_arch: server.arch,
         };
         let reports = targets
@@ -137,6 +142,7 @@ impl flags::Docker {
             engine,
             project,
             budget_bytes,
+            budget_checked,
             ..
         } = *shared;
         let mut args = shared.args.clone();
@@ -212,7 +218,11 @@ impl flags::Docker {
             errors.push(format!("emulation: {EMULATION_HINT}"));
         }
         let mut largest_layers = Vec::new();
-        if let Err(over) = budget::check(image.size(), budget_bytes) {
+        let over_budget = match budget_checked {
+            true => budget::check(image.size(), budget_bytes).err(),
+            false => None,
+        };
+        if let Some(over) = over_budget {
             errors.push(format!("size: {over}"));
             largest_layers = engine
                 .largest_layers(tag)?
@@ -244,6 +254,7 @@ impl flags::Docker {
             compiled: buildlog::compiled_crates(log.iter().map(String::as_str)),
             image_bytes: image.size(),
             budget_bytes,
+            budget_checked,
             binary_bytes,
             sbom_crates,
             steps,
