@@ -939,6 +939,62 @@ fn missing_engine_fails_with_the_fix() {
     assert!(stderr.contains("DOCKER=/path/to/docker"), "{stderr}");
 }
 
+/// Needs no engine: bad inputs fail with the fix before the engine is asked anything (the engine
+/// here does not exist, and its error never shows).
+#[test]
+fn bad_inputs_fail_before_the_engine_is_asked() {
+    let _heavy = heavy();
+    let project = render("cli", "scratch", "bad-inputs");
+    for (args, engine, message) in [
+        (
+            &["--tag", "UPPER"][..],
+            "/nonexistent/docker",
+            "error: --tag: invalid image tag \"UPPER\": 'U' is not allowed in a name",
+        ),
+        (
+            &["--tag", "bad-inputs:"],
+            "/nonexistent/docker",
+            "error: --tag: invalid image tag \"bad-inputs:\": nothing after the `:`",
+        ),
+        (
+            &["--budget", "0"],
+            "/nonexistent/docker",
+            "error: --budget: the size budget \"0\" is zero",
+        ),
+        (
+            &["--profile", "debug"],
+            "/nonexistent/docker",
+            "error: --profile: profile name `debug` is reserved by cargo",
+        ),
+        (
+            &["--profile", "nope"],
+            "/nonexistent/docker",
+            "error: --profile nope: cargo says: profile `nope` is not defined",
+        ),
+        (
+            &[],
+            "docker --context ci",
+            "error: engine \"docker --context ci\" is a program with arguments",
+        ),
+    ] {
+        let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .args(["xtask", "docker"])
+            .args(args)
+            .current_dir(&project.path)
+            .env("CARGO_TARGET_DIR", support::rendered_target_dir())
+            .env("DOCKER", engine)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        let error = stderr.lines().find(|line| line.starts_with("error: "));
+        assert!(
+            error.is_some_and(|error| error.starts_with(message)),
+            "{args:?} {engine}: {stderr}"
+        );
+    }
+}
+
 /// The smoke test read the dependency list cargo-auditable embedded in the binary.
 fn assert_sbom(report: &Value) {
     let crates = report["sbom_crates"].as_u64().unwrap_or(0);
