@@ -28,6 +28,17 @@ pub fn parse_size(text: &str) -> anyhow::Result<u64> {
     Ok((number * scale as f64).round() as u64)
 }
 
+/// A size budget: a size above zero (a budget of 0 fails every image, and says nothing).
+pub fn parse_budget(text: &str) -> anyhow::Result<u64> {
+    let how = "write a size above zero with its unit, e.g. \"8 MB\"";
+    let bytes =
+        parse_size(text).with_context(|| format!("reading the size budget {text:?}; {how}"))?;
+    if bytes == 0 {
+        bail!("the size budget {text:?} is zero: every image would fail it; {how}");
+    }
+    Ok(bytes)
+}
+
 /// Formats bytes the way Docker does (powers of 1000).
 pub fn format_size(bytes: u64) -> String {
     let bytes = bytes as f64;
@@ -112,6 +123,24 @@ mod tests {
         ] {
             let error = parse_size(text).unwrap_err().to_string();
             assert!(error.contains(message), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_budget_is_a_size_above_zero() {
+        assert_eq!(parse_budget("8 MB").unwrap(), 8_000_000);
+        for (text, message) in [
+            ("0", "the size budget \"0\" is zero"),
+            ("0 MB", "is zero"),
+            ("0.0000001 MB", "is zero"),
+            ("-5 MB", "does not start with a number"),
+            ("", "does not start with a number"),
+            ("eight", "does not start with a number"),
+            ("8 mb", "unknown unit"),
+        ] {
+            let error = format!("{:#}", parse_budget(text).unwrap_err());
+            assert!(error.contains(message), "{text}: {error}");
+            assert!(error.contains("e.g. \"8 MB\""), "{text}: {error}");
         }
     }
 

@@ -9,7 +9,7 @@ use crate::{
     budget,
     buildlog::{self, EMULATION_HINT},
     cache::{self, Change},
-    engine::{self, Builder, Engine, Flavor},
+    engine::{self, Builder, Engine},
     flags,
     platform::Platform,
     project,
@@ -28,6 +28,11 @@ struct Shared<'a> {
     budget_bytes: Option<u64>,
     /// The final stage's base: the setting, else read from the Dockerfile.
     runtime: String,
+    /// False for an unoptimized build with debug info (`--profile dev` or `test`, many times
+    /// the shipped size) without `--budget`: the size is reported, not judged.
+    budget_checked: bool,
+    /// The engine server's architecture (`amd64`), when it says.
+    engine_arch: Option<String>,
 }
 
 impl flags::Docker {
@@ -47,23 +52,35 @@ impl flags::Docker {
             "reading Dockerfile (add it with `cargo generate gh:org/rust-alpine template --init`)",
         )?;
         let runtime = check_dockerfile(&dockerfile, project.runtime.as_deref())?;
+        // Every input is checked before the engine is asked anything, and long before a build.
+        let budget_bytes = match (&self.budget, &project.size_budget) {
+            (Some(text), _) => Some(budget::parse_budget(text).context("--budget")?),
+            (None, Some(text)) => Some(budget::parse_budget(text).with_context(|| {
+                format!("size-budget in {} in Cargo.toml", project.settings_table)
+            })?),
+            (None, None) => None,
+        };
+        let package = project.package();
+        let tag = match &self.tag {
+            Some(tag) => tag.clone(),
+            None => {
+                let tag = format!("{}:{}", package.name, package.version);
+                flags::check_tag(&tag).context(
+                    "the default tag, <package>:<version>; choose one with --tag my-app:1.0",
+                )?;
+                tag
+            }
+        };
+        // `container` is the Dockerfile's own when the project defines none.
+        if let Some(profile) = self
+            .profile
+            .as_deref()
+            .filter(|profile| *profile != "container")
+        {
+            check_profile_defined(&sh, profile)?;
+        }
         let engine = Engine::choose(self.engine.clone())?;
-        engine.check()?;
-        let budget_text = self.budget.as_deref().or(project.size_budget.as_deref());
-        let budget_bytes = budget_text
-            .map(|text| {
-                budget::parse_size(text).with_context(|| {
-                    format!(
-                        "reading size-budget ({} in Cargo.toml or --budget)",
-                        project.settings_table
-                    )
-                })
-            })
-            .transpose()?;
-        let tag = self
-            .tag
-            .clone()
-            .unwrap_or_else(|| format!("{}:{}", project.package().name, project.package().version));
+        let server = engine.check()?;
         let args = self.build_args(&engine, &project, &runtime)?;
         remove_containers_on_ctrl_c();
 
@@ -85,6 +102,9 @@ impl flags::Docker {
             args,
             budget_bytes,
             runtime,
+            budget_checked: self.budget.is_some()
+                || !matches!(self.profile.as_deref(), Some("dev" | "test")),
+            engine_arch: server.arch,
         };
         let reports = targets
             .into_iter()
@@ -137,6 +157,7 @@ impl flags::Docker {
             sh,
             engine,
             project,
+            budget_checked,
             ..
         } = *shared;
         let mut args = shared.args.clone();
@@ -149,13 +170,21 @@ impl flags::Docker {
         let log = builder.build(&project.root, tag)?;
         let build_seconds = started.elapsed().as_secs_f64();
 
-        let image = engine.image(tag)?;
+        let image = engine.image(tag).with_context(|| {
+            format!(
+                "the build succeeded but the engine has no image {tag}: a buildx builder of \
+                 the docker-container driver (--build-flag=--builder=NAME, BUILDX_BUILDER) \
+                 keeps what it builds; add --build-flag=--load"
+            )
+        })?;
         if let Some(previous) = previous.filter(|previous| previous != image.id()) {
             // The tag moved: the image it named is now dangling, unless something else uses
             // it (another tag, a container), in which case the engine refuses and keeps it.
             engine.remove_image(&previous);
         }
-        let emulated = Platform::parse(image.architecture()).is_ok_and(Platform::emulated);
+        let engine_arch = shared.engine_arch.as_deref();
+        let emulated =
+            Platform::parse(image.architecture()).is_ok_and(|image| image.emulated(engine_arch));
         let smoke = Smoke {
             engine,
             tag,
@@ -213,7 +242,11 @@ impl flags::Docker {
             errors.push(format!("emulation: {EMULATION_HINT}"));
         }
         let mut largest_layers = Vec::new();
-        if let Err(over) = budget::check(image.size(), budget_bytes, debug_bytes) {
+        let over_budget = match budget_checked {
+            true => budget::check(image.size(), budget_bytes, debug_bytes).err(),
+            false => None,
+        };
+        if let Some(over) = over_budget {
             errors.push(format!("size: {over}"));
             largest_layers = engine
                 .largest_layers(tag)?
@@ -245,6 +278,7 @@ impl flags::Docker {
             compiled: buildlog::compiled_crates(log.iter().map(String::as_str)),
             image_bytes: image.size(),
             budget_bytes,
+            budget_checked,
             binary_bytes,
             sbom_crates,
             steps,
@@ -261,10 +295,11 @@ impl flags::Docker {
         project: &project::Project,
         runtime: &str,
     ) -> anyhow::Result<Vec<String>> {
-        let mut args = Vec::new();
-        if engine.flavor == Flavor::Docker {
-            args.push("--progress=plain".to_owned());
-        }
+        let mut args: Vec<String> = engine
+            .build_flags()
+            .iter()
+            .map(|&flag| flag.into())
+            .collect();
         if self.no_cache {
             args.push("--no-cache".to_owned());
         }
@@ -320,6 +355,35 @@ fn check_dockerfile(dockerfile: &str, setting: Option<&str>) -> anyhow::Result<S
              [workspace.metadata.docker]) of Cargo.toml"
         ),
     }
+}
+
+/// Asks cargo whether `profile` is defined here (Cargo.toml, .cargo/config.toml, or built in),
+/// so that a typo fails now and not minutes into the image build. `clean --dry-run` reads the
+/// profiles and deletes nothing; any other complaint (an older cargo without `--dry-run`) is
+/// left to the build.
+fn check_profile_defined(sh: &Shell, profile: &str) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let scratch = sh.create_temp_dir()?;
+    let target_dir = scratch.path();
+    let output = xshell::cmd!(
+        sh,
+        "{cargo} clean --quiet --dry-run --profile {profile} --target-dir {target_dir}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("asking cargo about --profile")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && (stderr.contains("is not defined") || stderr.contains("reserved"))
+    {
+        bail!(
+            "--profile {profile}: cargo says: {}; use `container` (the default), `release`, \
+             `dev`, or define [profile.{profile}] in Cargo.toml",
+            stderr.trim().trim_start_matches("error: ")
+        );
+    }
+    Ok(())
 }
 
 /// On Ctrl-C, removes the containers this process created, then exits 130.

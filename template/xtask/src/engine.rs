@@ -3,10 +3,12 @@
 //! (never left behind), and what it says about images and containers (`inspect` JSON).
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read},
     path::Path,
     process::{Command, Output, Stdio},
     sync::Mutex,
+    thread,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
@@ -29,6 +31,18 @@ pub struct Engine {
     sh: Shell,
 }
 
+/// How long `version` may take: it answers in well under a second when the daemon is up, and
+/// a program that is no engine (`DOCKER=/usr/bin/yes`) or an unreachable daemon never would.
+pub const VERSION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What `check` learned about the engine's server.
+#[derive(Debug, Default)]
+pub struct Server {
+    /// `amd64`, `arm64`: the architecture containers run on natively (not necessarily this
+    /// machine's: DOCKER_HOST may name another one); `None` when `version` does not say.
+    pub arch: Option<String>,
+}
+
 /// What a command printed, stdout then stderr.
 fn printed(output: &Output) -> String {
     let (stdout, stderr) = (&output.stdout, &output.stderr);
@@ -37,6 +51,14 @@ fn printed(output: &Output) -> String {
         String::from_utf8_lossy(stdout),
         String::from_utf8_lossy(stderr)
     )
+}
+
+/// The first 200 characters of `text`, for an error message.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// Runs a clean-up command whose failure changes nothing (the thing is gone already).
@@ -56,6 +78,11 @@ impl Engine {
         let program = flag
             .or_else(from_env)
             .unwrap_or_else(|| "docker".to_owned());
+        // A program path may contain a space; a program *and arguments* is refused, with the
+        // environment variable that does what the arguments were for.
+        if program.contains(char::is_whitespace) && !Path::new(&program).exists() {
+            bail!("{}", arguments_not_split(&program));
+        }
         let flavor = match program.rsplit('/').next().unwrap_or("").contains("podman") {
             true => Flavor::Podman,
             false => Flavor::Docker,
@@ -67,15 +94,19 @@ impl Engine {
         })
     }
 
-    /// Fails, saying how to fix it, when the engine is missing or its daemon does not answer.
-    pub fn check(&self) -> anyhow::Result<()> {
+    /// Fails, saying how to fix it, when the engine is missing, its daemon does not answer, or
+    /// `version` does not finish within [`VERSION_TIMEOUT`].
+    pub fn check(&self) -> anyhow::Result<Server> {
         let program = &self.program;
-        let output = match cmd!(self.sh, "{program} version")
-            .quiet()
-            .ignore_status()
-            .output()
-        {
-            Ok(output) => output,
+        let output = match output_within(program, &["version"], VERSION_TIMEOUT) {
+            Ok(Some(output)) => output,
+            Ok(None) => bail!(
+                "`{program} version` did not finish within {} s (stopped it): `{program}` is \
+                 not docker or podman, or its daemon does not answer; point DOCKER (or \
+                 --engine) at docker or podman, and DOCKER_HOST (or DOCKER_CONTEXT, \
+                 CONTAINER_HOST) at a running engine",
+                VERSION_TIMEOUT.as_secs()
+            ),
             Err(error) => bail!(
                 "container engine `{program}` not found ({error}): install Docker \
                  (https://docs.docker.com/engine/install/) or Podman, or choose the engine \
@@ -90,7 +121,7 @@ impl Engine {
                  printed {:?} instead of Docker's or Podman's version report; point DOCKER (or \
                  --engine) at docker or podman",
                 output.status,
-                printed(&output).trim()
+                excerpt(printed(&output).trim())
             );
         }
         if !output.status.success() {
@@ -102,10 +133,32 @@ impl Engine {
                      start it (`sudo systemctl start docker`, or `sudo dockerd &`), or point \
                      DOCKER_HOST at a running engine"
                 ),
-                Flavor::Podman => bail!("`{program} version` failed: {reason}"),
+                Flavor::Podman => bail!(
+                    "`{program} version` failed: {reason}\nfor a remote podman service, set \
+                     CONTAINER_HOST (e.g. unix:///run/podman/podman.sock, \
+                     ssh://user@host/run/podman/podman.sock)"
+                ),
             }
         }
-        Ok(())
+        Ok(Server {
+            arch: server_arch(&String::from_utf8_lossy(&output.stdout)),
+        })
+    }
+
+    /// Where the engine's daemon is: `DOCKER_HOST`, else the docker context's endpoint
+    /// (`DOCKER_CONTEXT`, else the current one); for podman `CONTAINER_HOST`. `None` when it
+    /// cannot be told (then it is taken to be this machine).
+    pub fn endpoint(&self) -> Option<String> {
+        let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        match self.flavor {
+            Flavor::Podman => env("CONTAINER_HOST"),
+            Flavor::Docker => env("DOCKER_HOST").or_else(|| {
+                let program = &self.program;
+                let format = concat!("{", "{.Endpoints.docker.Host}}");
+                let inspect = cmd!(self.sh, "{program} context inspect --format {format}");
+                inspect.quiet().ignore_stderr().read().ok()
+            }),
+        }
     }
 
     /// The image `tag` names. Says nothing on the terminal: a missing image is an ordinary
@@ -152,21 +205,52 @@ impl Engine {
         let program = &self.program;
         let container = Running::name(self, "run");
         let name = &container.name;
+        let flavored = self.run_flags();
         let output = cmd!(
             self.sh,
-            "{program} run --rm --name {name} {LOCKED_DOWN...} {options...} {tag} {args...}"
+            "{program} run --rm --name {name} {LOCKED_DOWN...} {flavored...} {options...} {tag} {args...}"
         )
         .quiet()
         .ignore_status()
         .output()?;
         if !output.status.success() {
             let (args, status) = (args.join(" "), output.status);
+            let printed = printed(&output);
             bail!(
-                "`{args}` exited with {status}; its output:\n{}",
-                printed(&output)
+                "`{args}` exited with {status}; its output:\n{printed}{}",
+                run_hint(&printed)
             );
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// What this engine's `run` needs besides [`LOCKED_DOWN`]. Podman sets its own default
+    /// ulimits (nofile 1048576 and nproc 4194304 as root), and runc cannot start a container
+    /// when they exceed what podman may have (a container or CI runner: "error setting rlimit
+    /// type 7"); the bound is not always the hard limit podman runs under (a sandbox here
+    /// refused nproc above 32768 with a hard limit of 96362). A local podman is given modest
+    /// limits, ample for a smoke test, never above this process's own; a remote one keeps its
+    /// defaults.
+    fn run_flags(&self) -> Vec<String> {
+        let remote = ["CONTAINER_HOST", "CONTAINER_CONNECTION"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+        match self.flavor {
+            Flavor::Podman if !remote => {
+                ulimit_flags(&std::fs::read_to_string("/proc/self/limits").unwrap_or_default())
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Flags the engine's `build` needs. Docker: the plain progress log (what `buildlog`
+    /// reads). Podman: the Docker image format, as the OCI one has no HEALTHCHECK (buildah drops
+    /// it with a warning, and the service's health would never be known).
+    pub fn build_flags(&self) -> &'static [&'static str] {
+        match self.flavor {
+            Flavor::Docker => &["--progress=plain"],
+            Flavor::Podman => &["--format", "docker"],
+        }
     }
 
     /// The file at `path` in the image `tag`, copied out through a created (never started)
@@ -227,9 +311,10 @@ impl Image {
         )
     }
 
-    /// A service image has a HEALTHCHECK; a command-line tool has none.
+    /// A service image has a HEALTHCHECK; a command-line tool has none. Docker says
+    /// `Config.Healthcheck`, podman 4 `Healthcheck`.
     pub fn has_healthcheck(&self) -> bool {
-        self.0["Config"]["Healthcheck"].is_object()
+        self.0["Config"]["Healthcheck"].is_object() || self.0["Healthcheck"].is_object()
     }
 
     /// The first exposed TCP port: the service's.
@@ -300,6 +385,173 @@ impl ContainerInfo {
     pub fn host_port(&self, port: u16) -> Option<u16> {
         let bindings = &self.0["NetworkSettings"]["Ports"][format!("{port}/tcp")];
         bindings[0]["HostPort"].as_str()?.parse().ok()
+    }
+}
+
+/// Runs `program args` and returns its output, or `None` when it did not exit within `limit`
+/// (it is killed then). xshell 0.2 has no timeout, hence std::process here; like xshell, no
+/// shell is involved and the arguments are passed as they are. Each stream keeps its first
+/// 64 KiB: a program that prints forever (`yes`) then gets EPIPE instead of filling memory.
+fn output_within(program: &str, args: &[&str], limit: Duration) -> std::io::Result<Option<Output>> {
+    const KEEP: u64 = 64 * 1024;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own process group, so that a wrapper script's children are stopped with it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn()?;
+    fn keep(stream: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+        thread::spawn(move || {
+            let mut kept = Vec::new();
+            if let Some(stream) = stream {
+                let _ = stream.take(KEEP).read_to_end(&mut kept);
+            }
+            kept
+        })
+    }
+    let (stdout, stderr) = (keep(child.stdout.take()), keep(child.stderr.take()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            #[cfg(unix)]
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    // Both readers end at the child's exit (or after 64 KiB); a grandchild that inherited
+    // the pipes could hold them open, so they are not waited for past the limit.
+    let join = |reader: thread::JoinHandle<Vec<u8>>| {
+        while !reader.is_finished() && started.elapsed() <= limit {
+            thread::sleep(Duration::from_millis(20));
+        }
+        match reader.is_finished() {
+            true => reader.join().unwrap_or_default(),
+            false => Vec::new(),
+        }
+    };
+    Ok(Some(Output {
+        status,
+        stdout: join(stdout),
+        stderr: join(stderr),
+    }))
+}
+
+/// Why `DOCKER="docker --context x"` is refused, and the environment variable to use instead.
+pub fn arguments_not_split(value: &str) -> String {
+    let mut words = value.split_whitespace();
+    let program = words.next().unwrap_or("docker");
+    let words: Vec<&str> = words.collect();
+    // `--flag value` and `--flag=value` alike.
+    let value_of = |names: &[&str]| -> Option<String> {
+        words.iter().enumerate().find_map(|(at, word)| {
+            let (name, inline) = match word.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (*word, None),
+            };
+            names
+                .contains(&name)
+                .then(|| inline.or_else(|| words.get(at + 1).map(|v| v.to_string())))
+                .flatten()
+        })
+    };
+    let podman = program.rsplit('/').next().unwrap_or("").contains("podman");
+    let instead = if podman {
+        if let Some(url) = value_of(&["--url"]) {
+            format!("CONTAINER_HOST={url} DOCKER={program}")
+        } else if let Some(name) = value_of(&["--connection", "-c"]) {
+            format!("CONTAINER_CONNECTION={name} DOCKER={program}")
+        } else {
+            format!(
+                "CONTAINER_HOST=<url> DOCKER={program} (CONTAINER_HOST or CONTAINER_CONNECTION \
+                 makes podman remote)"
+            )
+        }
+    } else if let Some(context) = value_of(&["--context", "-c"]) {
+        format!("DOCKER_CONTEXT={context} DOCKER={program}")
+    } else if let Some(host) = value_of(&["--host", "-H"]) {
+        format!("DOCKER_HOST={host} DOCKER={program}")
+    } else {
+        format!(
+            "DOCKER={program} with DOCKER_CONTEXT (a docker context), DOCKER_HOST (a remote \
+             daemon) or CONTAINER_HOST (a remote podman service)"
+        )
+    };
+    format!(
+        "engine {value:?} is a program with arguments, but DOCKER and --engine name only the \
+         program (arguments are not split); pass the arguments' meaning through the \
+         environment instead: {instead}"
+    )
+}
+
+/// The architecture of the engine's server from `version`: its last `OS/Arch:` line (Docker
+/// prints the client's, then the server's; local podman prints one).
+pub fn server_arch(version_output: &str) -> Option<String> {
+    let line = version_output
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("OS/Arch:"))
+        .next_back()?;
+    let arch = line.trim().rsplit('/').next()?;
+    (!arch.is_empty()).then(|| arch.to_owned())
+}
+
+/// The host to reach a remote engine's published ports on: `tcp://10.0.0.5:2376` and
+/// `ssh://me@build-box` name one; a unix socket, a named pipe or a loopback address is this
+/// machine (`None`).
+pub fn remote_host(endpoint: &str) -> Option<String> {
+    let (scheme, rest) = endpoint.split_once("://")?;
+    if !matches!(scheme, "tcp" | "ssh" | "http" | "https") {
+        return None;
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(ipv6) => ipv6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let local = matches!(host, "" | "localhost" | "::1") || host.starts_with("127.");
+    (!local).then(|| host.to_owned())
+}
+
+/// `--ulimit` flags for podman's containers: 10000 open files and 4096 processes, or this
+/// process's hard limits where they are lower (`/proc/self/limits`, "" when unreadable).
+pub fn ulimit_flags(proc_limits: &str) -> Vec<String> {
+    let mut flags = Vec::new();
+    for (row, name, ample) in [
+        ("Max open files", "nofile", 10_000),
+        ("Max processes", "nproc", 4096),
+    ] {
+        let hard = proc_limits
+            .lines()
+            .find_map(|line| line.strip_prefix(row))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|hard| hard.parse::<u64>().ok());
+        let limit = hard.map_or(ample, |hard| hard.min(ample));
+        flags.extend(["--ulimit".to_owned(), format!("{name}={limit}:{limit}")]);
+    }
+    flags
+}
+
+/// A hint for a container that would not start, when the reason is a known one.
+fn run_hint(printed: &str) -> &'static str {
+    if printed.contains("error setting rlimit") {
+        "\nthe engine asked for more open files or processes than it may have here: set \
+         `default_ulimits` in containers.conf (e.g. \"nofile=10000:10000\"), or raise the hard \
+         limits of the engine's service"
+    } else {
+        ""
     }
 }
 
@@ -445,14 +697,34 @@ impl<'a> Running<'a> {
     ) -> anyhow::Result<Running<'a>> {
         let running = Running::name(engine, purpose);
         let (program, name) = (&engine.program, &running.name);
-        cmd!(
+        let flavored = engine.run_flags();
+        let output = cmd!(
             engine.sh,
-            "{program} run --detach --name {name} {LOCKED_DOWN...} {args...} {tag}"
+            "{program} run --detach --name {name} {LOCKED_DOWN...} {flavored...} {args...} {tag}"
         )
         .quiet()
-        .ignore_stdout()
-        .run()?;
+        .ignore_status()
+        .output()?;
+        if !output.status.success() {
+            let printed = printed(&output);
+            bail!(
+                "`{program} run` failed ({}): {}{}",
+                output.status,
+                printed.trim(),
+                run_hint(&printed)
+            );
+        }
         Ok(running)
+    }
+
+    /// Runs the image's HEALTHCHECK now. Podman schedules health checks with systemd timers;
+    /// without systemd (a container, most CI runners) they never run on their own, and the
+    /// container stays `starting`. Docker runs them itself: nothing to do.
+    pub fn run_healthcheck(&self) {
+        if self.engine.flavor == Flavor::Podman {
+            let (program, name) = (&self.engine.program, &self.name);
+            best_effort(cmd!(self.engine.sh, "{program} healthcheck run {name}"));
+        }
     }
 
     /// `stop` with the engine's usual 10 s grace period.
@@ -539,6 +811,16 @@ mod tests {
     }
 
     #[test]
+    fn podman_images_have_their_healthcheck_at_the_top() {
+        let json = r#"[{"Id": "x", "Size": 1, "Architecture": "amd64",
+                        "Config": {"User": "10001:10001", "Entrypoint": ["/demo"]},
+                        "Healthcheck": {"Test": ["CMD", "/demo", "healthcheck"]}}]"#;
+        let image = parse_image(json).unwrap();
+        assert!(image.has_healthcheck());
+        assert_eq!(image.architecture(), "amd64");
+    }
+
+    #[test]
     fn root_is_recognised_in_every_spelling() {
         for (user, root) in [
             ("", true),
@@ -620,6 +902,140 @@ mod tests {
         // DOCKER=/bin/true, DOCKER=/bin/echo
         assert!(!looks_like_engine(""));
         assert!(!looks_like_engine("version\n"));
+    }
+
+    #[test]
+    fn version_is_stopped_at_the_limit() {
+        let started = Instant::now();
+        let output = output_within("sleep", &["10"], Duration::from_millis(300)).unwrap();
+        assert!(output.is_none(), "{output:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // A program that prints forever stops at the first 64 KiB, and is no engine.
+        let output = output_within("yes", &["version"], Duration::from_secs(10))
+            .unwrap()
+            .expect("yes ends on EPIPE");
+        assert_eq!(output.stdout.len(), 64 * 1024);
+        assert!(!looks_like_engine(&String::from_utf8_lossy(&output.stdout)));
+        let output = output_within("echo", &["Version: 1"], Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (output.status.success(), output.stdout),
+            (true, b"Version: 1\n".to_vec())
+        );
+        assert!(output_within("/nonexistent/docker", &[], Duration::from_secs(1)).is_err());
+        assert_eq!(excerpt(&"version\n".repeat(1000)).len(), 203);
+        assert_eq!(excerpt("short"), "short");
+    }
+
+    #[test]
+    fn arguments_in_the_engine_name_are_refused_with_the_variable_to_use() {
+        for (value, instead) in [
+            ("docker --context x", "DOCKER_CONTEXT=x DOCKER=docker"),
+            ("docker --context=prod", "DOCKER_CONTEXT=prod DOCKER=docker"),
+            (
+                "/usr/bin/docker -c ci",
+                "DOCKER_CONTEXT=ci DOCKER=/usr/bin/docker",
+            ),
+            (
+                "docker -H tcp://10.0.0.5:2376",
+                "DOCKER_HOST=tcp://10.0.0.5:2376 DOCKER=docker",
+            ),
+            (
+                "docker --host=ssh://me@box",
+                "DOCKER_HOST=ssh://me@box DOCKER=docker",
+            ),
+            (
+                "docker --debug",
+                "DOCKER=docker with DOCKER_CONTEXT (a docker context), DOCKER_HOST",
+            ),
+            ("podman --remote", "CONTAINER_HOST=<url> DOCKER=podman"),
+            (
+                "podman --url unix:///run/p.sock",
+                "CONTAINER_HOST=unix:///run/p.sock DOCKER=podman",
+            ),
+            ("podman -c box", "CONTAINER_CONNECTION=box DOCKER=podman"),
+        ] {
+            let error = Engine::choose(Some(value.into())).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("engine {value:?} is a program with arguments")),
+                "{error}"
+            );
+            assert!(error.contains("arguments are not split"), "{error}");
+            assert!(
+                error.ends_with(&format!("instead: {instead}"))
+                    || error.contains(&format!("instead: {instead} ")),
+                "{value}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_server_architecture_is_the_last_one_version_prints() {
+        let docker = "Client:\n Version: 27.5.1\n OS/Arch:  darwin/arm64\n\nServer:\n Engine:\n  \
+                      Version: 27.5.1\n  OS/Arch:   linux/amd64\n";
+        for (output, arch) in [
+            (docker, Some("amd64")),
+            (
+                "Version:      4.3.1\nOS/Arch:      linux/arm64\n",
+                Some("arm64"),
+            ),
+            ("Version: 1\n", None),
+            ("OS/Arch:\n", None),
+        ] {
+            assert_eq!(server_arch(output).as_deref(), arch, "{output}");
+        }
+    }
+
+    #[test]
+    fn remote_engines_are_told_from_local_ones() {
+        for (endpoint, host) in [
+            ("unix:///var/run/docker.sock", None),
+            ("npipe:////./pipe/docker_engine", None),
+            ("tcp://127.0.0.1:2375", None),
+            ("tcp://localhost:2375", None),
+            ("tcp://[::1]:2375", None),
+            ("", None),
+            ("tcp://10.0.0.5:2376", Some("10.0.0.5")),
+            ("tcp://build-box.lan", Some("build-box.lan")),
+            ("ssh://me@build-box", Some("build-box")),
+            (
+                "ssh://me@build-box:2222/run/podman/podman.sock",
+                Some("build-box"),
+            ),
+            ("tcp://[fd00::5]:2376", Some("fd00::5")),
+        ] {
+            assert_eq!(remote_host(endpoint).as_deref(), host, "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn podman_gets_modest_limits_never_above_this_process() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             96362                96362                processes \n\
+                      Max open files            1024                 20000                files     \n";
+        let flags = [
+            "--ulimit",
+            "nofile=10000:10000",
+            "--ulimit",
+            "nproc=4096:4096",
+        ];
+        assert_eq!(ulimit_flags(limits), flags);
+        assert_eq!(ulimit_flags(""), flags);
+        let low = "Max processes             unlimited            unlimited            processes\n\
+                   Max open files            1024                 4096                 files\n";
+        let flags = [
+            "--ulimit",
+            "nofile=4096:4096",
+            "--ulimit",
+            "nproc=4096:4096",
+        ];
+        assert_eq!(ulimit_flags(low), flags);
+        assert!(
+            run_hint("Error: runc: ... error setting rlimit type 7: operation not permitted")
+                .contains("default_ulimits")
+        );
+        assert_eq!(run_hint("exec format error"), "");
     }
 
     #[test]

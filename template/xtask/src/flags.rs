@@ -4,7 +4,7 @@ use std::{ffi::OsString, path::PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::platform::Platform;
+use crate::{budget, platform::Platform};
 
 pub const HELP: &str = "\
 usage: cargo xtask docker [OPTIONS]
@@ -113,6 +113,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
     if docker.check_version_bump && !docker.check_cache {
         bail!("--check-version-bump needs --check-cache");
     }
+    if let Some(tag) = &docker.tag {
+        check_tag(tag).context("--tag")?;
+    }
+    if let Some(profile) = &docker.profile {
+        check_profile_name(profile).context("--profile")?;
+    }
+    if let Some(budget) = &docker.budget {
+        budget::parse_budget(budget).context("--budget")?;
+    }
     Ok(Command::Docker(docker))
 }
 
@@ -121,6 +130,240 @@ fn value(parser: &mut lexopt::Parser, name: &str) -> anyhow::Result<Option<Strin
         .value()
         .with_context(|| format!("--{name} needs a value"))?;
     Ok(Some(lexopt::ValueExt::string(value)?))
+}
+
+/// Checks an image reference as `docker build --tag` takes it, by Docker's grammar
+/// (github.com/distribution/reference): `[host[:port]/]path[:tag]`, the path components
+/// lowercase `[a-z0-9]` joined by `.`, `_`, `__` or dashes, the tag `[A-Za-z0-9_][A-Za-z0-9_.-]`
+/// up to 128 characters. A digest names an image the engine has not built yet: refused.
+pub fn check_tag(reference: &str) -> anyhow::Result<()> {
+    let refuse = |rule: &str| -> anyhow::Result<()> {
+        bail!("invalid image tag {reference:?}: {rule}; e.g. `--tag my-app:1.0`")
+    };
+    if reference.is_empty() {
+        return refuse("it is empty");
+    }
+    let (name_and_tag, digest) = match reference.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (reference, None),
+    };
+    if let Some(digest) = digest {
+        if let Err(rule) = check_digest(digest) {
+            return refuse(&rule);
+        }
+        return refuse(
+            "a digest (`@sha256:...`) cannot be given to a build, the engine computes it; \
+             remove `@...`",
+        );
+    }
+    // The tag is after the last `:` that comes after the last `/` (a registry's port is before).
+    let last_slash = name_and_tag.rfind('/').map_or(0, |at| at + 1);
+    let (name, tag) = match name_and_tag[last_slash..].rfind(':') {
+        Some(at) => (
+            &name_and_tag[..last_slash + at],
+            Some(&name_and_tag[last_slash + at + 1..]),
+        ),
+        None => (name_and_tag, None),
+    };
+    if let Some(tag) = tag
+        && let Err(rule) = check_tag_part(tag)
+    {
+        return refuse(&rule);
+    }
+    if name.len() > 255 {
+        return refuse("the name is longer than 255 characters");
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    // Docker's rule: the first of several components is a registry host when it has a `.` or a
+    // `:`, is `localhost`, or has an upper-case letter.
+    if components.len() > 1 {
+        let first = components[0];
+        let is_host = first.contains(['.', ':'])
+            || first == "localhost"
+            || first.chars().any(|c| c.is_ascii_uppercase());
+        if is_host {
+            if let Err(rule) = check_host(first) {
+                return refuse(&rule);
+            }
+            components.remove(0);
+        }
+    }
+    for component in components {
+        if let Err(rule) = check_path_component(component) {
+            return refuse(&rule);
+        }
+    }
+    Ok(())
+}
+
+/// A name component: `[a-z0-9]+` runs joined by `.`, `_`, `__` or any number of `-`.
+fn check_path_component(component: &str) -> Result<(), String> {
+    let rule = "name components are lower-case letters and digits, separated by `.`, `_`, `__` \
+                or `-` (not at either end), and joined by `/`";
+    if component.is_empty() {
+        return Err(format!("an empty name component; {rule}"));
+    }
+    if let Some(bad) = component
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!("{bad:?} is not allowed in a name; {rule}"));
+    }
+    let mut rest = component;
+    let mut expect_alnum = true;
+    while !rest.is_empty() {
+        let alnum = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        if expect_alnum {
+            if alnum == 0 {
+                return Err(format!(
+                    "{component:?} has a separator in the wrong place; {rule}"
+                ));
+            }
+            rest = &rest[alnum..];
+        } else {
+            let separator = rest
+                .find(|c: char| c.is_ascii_alphanumeric())
+                .unwrap_or(rest.len());
+            let ok = matches!(&rest[..separator], "." | "_" | "__")
+                || rest[..separator].chars().all(|c| c == '-');
+            if !ok || separator == rest.len() {
+                return Err(format!(
+                    "{component:?} has a separator in the wrong place; {rule}"
+                ));
+            }
+            rest = &rest[separator..];
+        }
+        expect_alnum = !expect_alnum;
+    }
+    Ok(())
+}
+
+/// `host[:port]`: DNS labels (letters, digits, inner dashes) joined by `.`, or `[IPv6]`.
+fn check_host(domain: &str) -> Result<(), String> {
+    let (host, port) = match domain.rfind(':') {
+        // Not a colon of `[IPv6]`.
+        Some(at) if !domain[at..].contains(']') => (&domain[..at], Some(&domain[at + 1..])),
+        _ => (domain, None),
+    };
+    if let Some(port) = port
+        && (port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!(
+            "registry {domain:?} has a port that is not a number; write host:port, e.g. \
+             localhost:5000/my-app"
+        ));
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let ok = match host
+        .strip_prefix('[')
+        .and_then(|host| host.strip_suffix(']'))
+    {
+        Some(ipv6) => !ipv6.is_empty() && ipv6.chars().all(|c| c.is_ascii_hexdigit() || c == ':'),
+        None => host.split('.').all(label_ok),
+    };
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "registry host {host:?} is not a host name: labels of letters, digits and inner \
+             `-`, joined by `.`"
+        )),
+    }
+}
+
+/// The tag after `:`: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn check_tag_part(tag: &str) -> Result<(), String> {
+    let rule = "a tag is 1 to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`";
+    let first_ok = tag
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = tag
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    match (tag.is_empty(), first_ok && rest_ok && tag.len() <= 128) {
+        (true, _) => Err(format!("nothing after the `:`; {rule}")),
+        (false, true) => Ok(()),
+        (false, false) => Err(format!("the tag {tag:?} is not one; {rule}")),
+    }
+}
+
+/// `algorithm:hex`, the hex at least 32 digits (`sha256:` followed by 64).
+fn check_digest(digest: &str) -> Result<(), String> {
+    let rule = "a digest is `algorithm:hex`, e.g. `sha256:` and 64 hex digits";
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return Err(format!("the digest {digest:?} has no `:`; {rule}"));
+    };
+    let algorithm_ok = algorithm.split(['+', '.', '-', '_']).all(|part| {
+        part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && part.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    let hex_ok = hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
+    match algorithm_ok && hex_ok {
+        true => Ok(()),
+        false => Err(format!("the digest {digest:?} is not one; {rule}")),
+    }
+}
+
+/// Cargo's own rule for a profile name (cargo-util-schemas, `validate_profile_name`): letters,
+/// digits, `_` and `-`; `debug`, `build-override`, `doc`, the names of cargo's commands and
+/// directories, and `cargo*` (any case) are reserved. Whether the profile is defined is
+/// cargo's to say (`docker::check_profile_defined`).
+pub fn check_profile_name(name: &str) -> anyhow::Result<()> {
+    let how = "name a profile of Cargo.toml (`container`, `release`, `dev`, or a [profile.NAME] of \
+               your own)";
+    if name.is_empty() {
+        bail!("the profile name is empty; {how}");
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-')))
+    {
+        bail!(
+            "invalid character {bad:?} in profile name {name:?}: cargo allows letters, digits, \
+             `_` and `-`; {how}"
+        );
+    }
+    let lower = name.to_lowercase();
+    if lower == "debug" {
+        bail!(
+            "profile name `debug` is reserved by cargo: the development profile is `dev` \
+             (`--profile dev`, built into target/<target>/debug)"
+        );
+    }
+    const RESERVED: [&str; 21] = [
+        "build-override",
+        "doc",
+        "build",
+        "check",
+        "clean",
+        "config",
+        "fetch",
+        "fix",
+        "install",
+        "metadata",
+        "package",
+        "publish",
+        "report",
+        "root",
+        "run",
+        "rust",
+        "rustc",
+        "rustdoc",
+        "target",
+        "tmp",
+        "uninstall",
+    ];
+    if RESERVED.contains(&lower.as_str()) || lower.starts_with("cargo") {
+        bail!("profile name {name:?} is reserved by cargo; {how}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -152,6 +395,144 @@ mod tests {
         assert_eq!(docker.profile.as_deref(), Some("release"));
         assert!(docker.check_cache && docker.check_version_bump);
         assert_eq!(docker.platforms, [Platform::Amd64, Platform::Arm64]);
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_flag() {
+        for (args, message) in [
+            (
+                &["--tag", "UPPER"][..],
+                "--tag: invalid image tag \"UPPER\": 'U' is not allowed",
+            ),
+            (&["--tag", ""], "--tag: invalid image tag \"\": it is empty"),
+            (
+                &["--budget", "0"],
+                "--budget: the size budget \"0\" is zero",
+            ),
+            (
+                &["--budget", "-1MB"],
+                "--budget: reading the size budget \"-1MB\"",
+            ),
+            (&["--budget", ""], "--budget: reading the size budget \"\""),
+            (
+                &["--budget", "lots"],
+                "--budget: reading the size budget \"lots\"",
+            ),
+            (
+                &["--profile", "debug"],
+                "--profile: profile name `debug` is reserved",
+            ),
+            (
+                &["--profile", "a.b"],
+                "--profile: invalid character '.' in profile name",
+            ),
+        ] {
+            let line: Vec<&str> = std::iter::once("docker")
+                .chain(args.iter().copied())
+                .collect();
+            let error = format!("{:#}", parse(line.iter().map(OsString::from)).unwrap_err());
+            assert!(error.starts_with(message), "{line:?}: {error}");
+            if line[1] == "--budget" {
+                assert!(error.contains("e.g. \"8 MB\""), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn tags_follow_the_reference_grammar() {
+        for tag in [
+            "demo",
+            "demo:0.1.0",
+            "demo:latest",
+            "my-app:1.0",
+            "my__app:_x",
+            "a--b.c_d:T.1-2",
+            "org/a--b.c_d",
+            "ghcr.io/org/demo:1.2.3",
+            "localhost:5000/demo:dev",
+            "localhost/demo",
+            "registry.example.com:443/a/b/c:v",
+            "[::1]:5000/demo:1",
+            "0:1",
+        ] {
+            check_tag(tag).unwrap_or_else(|error| panic!("{tag}: {error:#}"));
+        }
+        let long_tag = format!("demo:{}", "x".repeat(129));
+        let digest = format!("demo@sha256:{}", "a".repeat(64));
+        for (tag, rule) in [
+            (
+                "UPPER",
+                "'U' is not allowed in a name; name components are lower-case",
+            ),
+            ("a b", "' ' is not allowed in a name"),
+            (":x", "an empty name component"),
+            ("", "it is empty"),
+            ("demo:", "nothing after the `:`"),
+            ("demo:.x", "the tag \".x\" is not one; a tag is 1 to 128"),
+            ("demo:a+b", "the tag \"a+b\" is not one"),
+            (long_tag.as_str(), "is not one; a tag is 1 to 128"),
+            ("-demo", "separator in the wrong place"),
+            ("demo-", "separator in the wrong place"),
+            ("de...mo", "separator in the wrong place"),
+            ("de___mo", "separator in the wrong place"),
+            ("org//demo", "an empty name component"),
+            ("demo/", "an empty name component"),
+            ("localhost:x/demo", "has a port that is not a number"),
+            ("bad_host.io/demo", "is not a host name"),
+            ("demo@sha256:abc", "the digest \"sha256:abc\" is not one"),
+            ("demo@abc", "has no `:`"),
+            (
+                digest.as_str(),
+                "a digest (`@sha256:...`) cannot be given to a build",
+            ),
+        ] {
+            let error = check_tag(tag).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("invalid image tag {tag:?}: ")),
+                "{tag}: {error}"
+            );
+            assert!(error.contains(rule), "{tag}: {error}");
+            assert!(error.ends_with("e.g. `--tag my-app:1.0`"), "{error}");
+        }
+    }
+
+    #[test]
+    fn profile_names_follow_cargo() {
+        for name in [
+            "dev",
+            "release",
+            "test",
+            "bench",
+            "container",
+            "my_prof-1",
+            "1abc",
+            "x_",
+        ] {
+            check_profile_name(name).unwrap_or_else(|error| panic!("{name}: {error:#}"));
+        }
+        for (name, message) in [
+            ("", "the profile name is empty"),
+            ("a b", "invalid character ' ' in profile name \"a b\""),
+            ("a.b", "invalid character '.'"),
+            (
+                "debug",
+                "profile name `debug` is reserved by cargo: the development profile is `dev`",
+            ),
+            ("Debug", "profile name `debug` is reserved"),
+            ("doc", "profile name \"doc\" is reserved by cargo"),
+            ("build", "profile name \"build\" is reserved"),
+            ("BUILD", "profile name \"BUILD\" is reserved"),
+            (
+                "build-override",
+                "profile name \"build-override\" is reserved by cargo",
+            ),
+            ("cargo-x", "profile name \"cargo-x\" is reserved by cargo"),
+            ("Cargo_x", "profile name \"Cargo_x\" is reserved by cargo"),
+            ("tmp", "profile name \"tmp\" is reserved by cargo"),
+        ] {
+            let error = check_profile_name(name).unwrap_err().to_string();
+            assert!(error.starts_with(message), "{name}: {error}");
+        }
     }
 
     #[test]

@@ -48,8 +48,7 @@ impl Platform {
         format!("linux/{}", self.arch())
     }
 
-    /// The platform of the CPU this xtask runs on (and, unless DOCKER_HOST points elsewhere,
-    /// the engine's).
+    /// The platform of the CPU this xtask runs on.
     pub fn host() -> Option<Platform> {
         match std::env::consts::ARCH {
             "x86_64" => Some(Platform::Amd64),
@@ -58,9 +57,12 @@ impl Platform {
         }
     }
 
-    /// Containers of this platform run under emulation here (qemu-user through binfmt_misc).
-    pub fn emulated(self) -> bool {
-        Platform::host() != Some(self)
+    /// Containers of this platform run under emulation (qemu-user through binfmt_misc) on an
+    /// engine whose server is `engine_arch` (`version`'s `OS/Arch`; a remote engine's may not
+    /// be this machine's); when the engine does not say, this machine's is assumed.
+    pub fn emulated(self, engine_arch: Option<&str>) -> bool {
+        let engine = engine_arch.and_then(|arch| Platform::parse(arch).ok());
+        engine.or_else(Platform::host) != Some(self)
     }
 }
 
@@ -87,5 +89,26 @@ mod tests {
             "unsupported platform \"linux/riscv64\": this project builds linux/amd64 and linux/arm64"
         );
         assert!(Platform::parse_list(",").is_err());
+    }
+
+    #[test]
+    fn emulation_is_judged_by_the_engine_server() {
+        for (platform, engine, emulated) in [
+            (Platform::Arm64, Some("arm64"), false),
+            (Platform::Amd64, Some("arm64"), true),
+            (Platform::Arm64, Some("amd64"), true),
+            (Platform::Amd64, Some("amd64"), false),
+        ] {
+            assert_eq!(
+                platform.emulated(engine),
+                emulated,
+                "{platform:?} on {engine:?}"
+            );
+        }
+        // Unknown: this machine's platform.
+        if let Some(host) = Platform::host() {
+            assert!(!host.emulated(None));
+            assert!(!host.emulated(Some("s390x")));
+        }
     }
 }

@@ -28,6 +28,8 @@ pub struct Report {
     pub compiled: Vec<String>,
     pub image_bytes: u64,
     pub budget_bytes: u64,
+    /// False when the size was not judged (`--profile dev` or `test` without `--budget`).
+    pub budget_checked: bool,
     pub binary_bytes: Option<u64>,
     /// The crates the binary's embedded dependency list (cargo-auditable) names.
     pub sbom_crates: Option<usize>,
@@ -114,6 +116,7 @@ impl Report {
             "compiled": self.compiled,
             "image_bytes": self.image_bytes,
             "budget_bytes": self.budget_bytes,
+            "budget_checked": self.budget_checked,
             "binary_bytes": self.binary_bytes,
             "sbom_crates": self.sbom_crates,
             "steps": self.steps.iter().map(step).collect::<Vec<_>>(),
@@ -131,12 +134,21 @@ impl Report {
             "image    {} ({}, {})",
             self.image, self.runtime, self.kind
         );
-        let _ = writeln!(
-            out,
-            "size     {} of {} budget ({percent:.0}%)",
-            format_size(self.image_bytes),
-            format_size(self.budget_bytes)
-        );
+        let _ = match self.budget_checked {
+            true => writeln!(
+                out,
+                "size     {} of {} budget ({percent:.0}%)",
+                format_size(self.image_bytes),
+                format_size(self.budget_bytes)
+            ),
+            false => writeln!(
+                out,
+                "size     {} (not judged: profile {} is unoptimized, with debug info; pass \
+                 --budget to judge it)",
+                format_size(self.image_bytes),
+                self.profile
+            ),
+        };
         let _ = writeln!(
             out,
             "platform {}{}",
@@ -207,6 +219,7 @@ mod tests {
             compiled: vec!["demo".into()],
             image_bytes: 3_475_959,
             budget_bytes: 3_000_000,
+            budget_checked: true,
             binary_bytes: Some(3_253_824),
             sbom_crates: Some(97),
             steps: vec![
@@ -272,6 +285,27 @@ FAILED
         // Smoke steps are named, cache checks name their change; only rebuilds compile.
         assert_eq!(json["cache_checks"][0]["change"], "source");
         assert!(json["steps"][0].get("compiled").is_none());
-        assert_eq!(json.as_object().unwrap().len(), 20);
+        assert_eq!(json["budget_checked"], true);
+        assert_eq!(json.as_object().unwrap().len(), 21);
+    }
+
+    #[test]
+    fn a_dev_build_reports_its_size_without_judging_it() {
+        let report = Report {
+            profile: "dev".into(),
+            budget_checked: false,
+            image_bytes: 61_000_000,
+            ..report()
+        };
+        let human = report.human();
+        assert!(
+            human.contains(
+                "size     61.00 MB (not judged: profile dev is unoptimized, with debug info; \
+                 pass --budget to judge it)\n"
+            ),
+            "{human}"
+        );
+        assert!(human.contains("(profile dev, 1 crate compiled)"), "{human}");
+        assert_eq!(report.json()["budget_checked"], false);
     }
 }

@@ -10,7 +10,7 @@ use std::{
 use crate::{
     budget::format_size,
     elf,
-    engine::{Engine, Image, Running},
+    engine::{self, Engine, Image, Running},
     project::Project,
     report::Check,
     sbom,
@@ -160,7 +160,18 @@ impl Smoke<'_> {
                 }
             },
         };
-        let publish = format!("127.0.0.1::{port}");
+        // The port is published where the engine runs: on this machine's loopback, or, for a
+        // remote engine (DOCKER_HOST=tcp://... or ssh://..., a context naming one), on that
+        // host's interfaces, and reached at the host the endpoint names.
+        let remote = self
+            .engine
+            .endpoint()
+            .as_deref()
+            .and_then(engine::remote_host);
+        let (publish, host) = match &remote {
+            Some(host) => (port.to_string(), host.clone()),
+            None => (format!("127.0.0.1::{port}"), "127.0.0.1".to_owned()),
+        };
         let container = match Running::start(
             self.engine,
             "service",
@@ -184,18 +195,20 @@ impl Smoke<'_> {
             if self.image.has_healthcheck() {
                 self.wait_healthy(&container)
             } else {
-                wait_answering(&container, &host_port, health)
+                wait_answering(&container, &host, &host_port, health)
             }
         });
         if !healthy.ok {
             return vec![healthy];
         }
-        let get = Check::timed(&format!("GET {health}"), || http_get(host_port()?, health));
+        let get = Check::timed(&format!("GET {health}"), || {
+            http_get(&host, host_port()?, health)
+        });
         // A client that never finishes its request (slowloris) must not hold up the stop: the
         // service's shutdown deadline closes it. Kept open until the stop below is done.
         let mut held = None;
         let half_sent = Check::timed("half-sent request", || {
-            let (stream, detail) = open_half_sent_request(host_port()?, health)?;
+            let (stream, detail) = open_half_sent_request(&host, host_port()?, health)?;
             held = Some(stream);
             Ok(detail)
         });
@@ -213,6 +226,7 @@ impl Smoke<'_> {
     fn wait_healthy(&self, container: &Running) -> anyhow::Result<String> {
         let started = Instant::now();
         loop {
+            container.run_healthcheck();
             let inspected = container.inspect()?;
             if !inspected.running() {
                 bail!(
@@ -249,6 +263,7 @@ impl Smoke<'_> {
 /// Without a HEALTHCHECK in the image: healthy once `GET health` answers 200 from the host.
 fn wait_answering(
     container: &Running,
+    host: &str,
     host_port: &dyn Fn() -> anyhow::Result<u16>,
     health: &str,
 ) -> anyhow::Result<String> {
@@ -263,7 +278,7 @@ fn wait_answering(
                 container.logs()
             );
         }
-        let answer = host_port().and_then(|port| http_get(port, health));
+        let answer = host_port().and_then(|port| http_get(host, port, health));
         match answer {
             Ok(_) => return Ok(format!("after {:.1} s", started.elapsed().as_secs_f64())),
             Err(error) if started.elapsed() > HEALTHY_LIMIT => bail!(
@@ -374,11 +389,34 @@ pub fn check_stop(took: Duration, exit_code: i64) -> anyhow::Result<String> {
     Ok(format!("{seconds:.1} s, exit 0"))
 }
 
+/// A connection to the published port; the error says what to check on a remote engine.
+fn connect(host: &str, port: u16) -> anyhow::Result<(String, TcpStream)> {
+    let address = match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    };
+    let stream = TcpStream::connect_timeout(
+        &std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .with_context(|| format!("resolving {host}"))?
+            .next()
+            .with_context(|| format!("{host} has no address"))?,
+        Duration::from_secs(5),
+    );
+    match stream {
+        Ok(stream) => Ok((address, stream)),
+        Err(error) if host != "127.0.0.1" => Err(error).with_context(|| {
+            format!(
+                "connecting to {address}, the port the remote engine published: let this \
+                 machine reach {host}'s ports (firewall), or run `cargo xtask docker` on {host}"
+            )
+        }),
+        Err(error) => Err(error).with_context(|| format!("connecting to {address}")),
+    }
+}
+
 /// A plain HTTP/1.1 request: the xtask needs no HTTP client for one GET.
-fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
-    let address = format!("127.0.0.1:{port}");
-    let mut stream =
-        TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
+fn http_get(host: &str, port: u16, path: &str) -> anyhow::Result<String> {
+    let (address, mut stream) = connect(host, port)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes())?;
@@ -394,10 +432,12 @@ fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
 
 /// Connects and sends a request head without its final blank line; the server must be left
 /// waiting for the rest (no answer yet). Returns the open connection.
-fn open_half_sent_request(port: u16, path: &str) -> anyhow::Result<(TcpStream, String)> {
-    let address = format!("127.0.0.1:{port}");
-    let mut stream =
-        TcpStream::connect(&address).with_context(|| format!("connecting to {address}"))?;
+fn open_half_sent_request(
+    host: &str,
+    port: u16,
+    path: &str,
+) -> anyhow::Result<(TcpStream, String)> {
+    let (address, mut stream) = connect(host, port)?;
     stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n").as_bytes())?;
     stream.set_read_timeout(Some(Duration::from_millis(300)))?;
     let mut answer = [0u8; 64];

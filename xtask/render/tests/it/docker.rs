@@ -6,6 +6,8 @@
 //! binary; `RUST_ALPINE_BUILDER_IMAGE` replaces the Dockerfile's builder image (an air-gapped
 //! builder, a mirror), and `RUST_ALPINE_BUILDER_IMAGE_MULTIARCH` the one of the linux/arm64 test
 //! (a builder that can also cross-compile for aarch64; the host needs qemu-user in binfmt_misc).
+//! The podman test also needs `RUST_ALPINE_PODMAN=1` (podman installed, with the builder image
+//! in its store: .ci/run does both).
 //!
 //! The tests call the engine through the generated project's own template/xtask/src/engine.rs
 //! (the module `cargo xtask docker` makes every engine call with), compiled in by `#[path]`;
@@ -24,7 +26,7 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    engine::{Engine, Running},
+    engine::{Builder, Engine, Running},
     support::{self, Rendered, heavy, render, step},
 };
 
@@ -52,11 +54,16 @@ impl E2e {
     }
 
     fn render_named(kind: &str, name: &str) -> E2e {
+        E2e::render_on(kind, name, engine())
+    }
+
+    /// [`E2e::render_named`] for another engine than `$DOCKER` (the podman test).
+    fn render_on(kind: &str, name: &str, engine: Engine) -> E2e {
         E2e {
             project: render(kind, "scratch", name),
             tag: format!("{name}:0.1.0"),
             name: name.to_owned(),
-            engine: engine(),
+            engine,
         }
     }
 }
@@ -291,6 +298,60 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
             .contains(name.as_str()),
         "{report:#}"
     );
+    assert_eq!(leftover_containers(&e2e.engine), "");
+}
+
+/// Podman builds and smoke-tests the service too (`--engine podman`): one build, the whole smoke
+/// test (healthy through `podman healthcheck run`, `GET /health`, the half-sent request, a fast
+/// stop). Runs when `RUST_ALPINE_PODMAN=1` as well (.ci/run installs podman, loads the builder
+/// image into its store and sets it); in CI an unset variable or a missing podman fails.
+#[test]
+fn service_on_podman_builds_runs_healthy_and_stops_fast() {
+    let test = "service_on_podman_builds_runs_healthy_and_stops_fast";
+    if !enabled(test) {
+        return;
+    }
+    if !env::var("RUST_ALPINE_PODMAN").is_ok_and(|value| value == "1") {
+        assert!(
+            env::var("CI").as_deref() != Ok("true"),
+            "CI=true but RUST_ALPINE_PODMAN is not 1: install podman, load the builder image \
+             into it (see .ci/run) and set RUST_ALPINE_PODMAN=1"
+        );
+        eprintln!("skipping {test}: set RUST_ALPINE_PODMAN=1 to run the podman end-to-end test");
+        return;
+    }
+    let podman = Engine::choose(Some("podman".to_owned())).expect("choosing podman");
+    if let Err(error) = podman.check() {
+        panic!("RUST_ALPINE_PODMAN=1 but podman is not usable: {error:#}");
+    }
+    let _heavy = heavy();
+    let name = format!("e2e-podman-{}", std::process::id());
+    let e2e = E2e::render_on("service", &name, podman);
+    let (output, report) = docker_step("e2e-podman", &e2e, &["--engine", "podman"]);
+    assert!(output.status.success(), "{report:#}");
+    assert_good_report(&report, &name, "service");
+    assert_eq!(report["engine"], "podman");
+    assert_eq!(
+        step_names(&report),
+        [
+            "user",
+            "labels",
+            "binary",
+            "sbom",
+            "version",
+            "self-check",
+            "healthy",
+            "GET /health",
+            "half-sent request",
+            "stop"
+        ]
+    );
+    assert!(detail(&report, "stop").ends_with("exit 0"), "{report:#}");
+    assert!(
+        detail(&report, "GET /health").starts_with("200 from 127.0.0.1:"),
+        "{report:#}"
+    );
+    eprintln!("[e2e-podman] stop: {}", detail(&report, "stop"));
     assert_eq!(leftover_containers(&e2e.engine), "");
 }
 
@@ -818,7 +879,8 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
 /// A profile change must not reinstall the tools: `ARG CARGO_PROFILE` stands after the tool
 /// installs (cargo-auditable, the target and its C toolchain), so those steps come from the
 /// cache whatever the profile. Profiles that no manifest defines make cargo stop right after
-/// them, so the proof costs two cache lookups, and the failure names the profile.
+/// them (the engine builds the Dockerfile directly: `cargo xtask docker` refuses them before
+/// building), so the proof costs two cache lookups, and the failure names the profile.
 #[test]
 fn a_profile_change_reuses_the_tool_layers() {
     if !enabled("a_profile_change_reuses_the_tool_layers") {
@@ -826,14 +888,34 @@ fn a_profile_change_reuses_the_tool_layers() {
     }
     let _heavy = heavy();
     let e2e = E2e::render("cli", "e2e-profile");
+    let mut shared = vec!["--progress=plain".to_owned()];
+    if let Ok(image) = env::var("RUST_ALPINE_BUILDER_IMAGE") {
+        shared.extend(["--build-arg".to_owned(), format!("BUILDER_IMAGE={image}")]);
+    }
     for profile in ["first-missing", "second-missing"] {
-        let output = xtask_docker(&e2e, &["--profile", profile]);
-        let log = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{profile}: the build passed:\n{log}");
-        assert!(log.contains(&format!("profile `{profile}` is not defined")), "{profile}:\n{log}");
+        let mut args = shared.clone();
+        args.extend(["--build-arg".to_owned(), format!("CARGO_PROFILE={profile}")]);
+        let builder = Builder {
+            engine: &e2e.engine,
+            args,
+        };
+        let mut log = String::new();
+        let built = builder.build_showing(&e2e.project.path, &e2e.tag, |line| {
+            log.push_str(line);
+            log.push('\n');
+        });
+        assert!(built.is_err(), "{profile}: the build passed:\n{log}");
+        assert!(
+            log.contains(&format!("profile `{profile}` is not defined")),
+            "{profile}:\n{log}"
+        );
         if profile == "second-missing" {
             for tool in ["cargo install cargo-auditable", "/rust-target"] {
-                assert_eq!(cached(&log, tool), Some(true), "{tool} after a profile change:\n{log}");
+                assert_eq!(
+                    cached(&log, tool),
+                    Some(true),
+                    "{tool} after a profile change:\n{log}"
+                );
             }
         }
     }
@@ -842,7 +924,9 @@ fn a_profile_change_reuses_the_tool_layers() {
 /// Whether the BuildKit step whose header contains `command` came from the cache (`#N CACHED`),
 /// from a plain progress log; `None` when no step runs it.
 fn cached(log: &str, command: &str) -> Option<bool> {
-    let header = log.lines().find(|line| line.starts_with('#') && line.contains(command))?;
+    let header = log
+        .lines()
+        .find(|line| line.starts_with('#') && line.contains(command))?;
     let step = header.split_whitespace().next()?;
     Some(log.lines().any(|line| line == format!("{step} CACHED")))
 }
@@ -1014,6 +1098,62 @@ fn missing_engine_fails_with_the_fix() {
     );
     assert!(stderr.contains("install Docker"), "{stderr}");
     assert!(stderr.contains("DOCKER=/path/to/docker"), "{stderr}");
+}
+
+/// Needs no engine: bad inputs fail with the fix before the engine is asked anything (the engine
+/// here does not exist, and its error never shows).
+#[test]
+fn bad_inputs_fail_before_the_engine_is_asked() {
+    let _heavy = heavy();
+    let project = render("cli", "scratch", "bad-inputs");
+    for (args, engine, message) in [
+        (
+            &["--tag", "UPPER"][..],
+            "/nonexistent/docker",
+            "error: --tag: invalid image tag \"UPPER\": 'U' is not allowed in a name",
+        ),
+        (
+            &["--tag", "bad-inputs:"],
+            "/nonexistent/docker",
+            "error: --tag: invalid image tag \"bad-inputs:\": nothing after the `:`",
+        ),
+        (
+            &["--budget", "0"],
+            "/nonexistent/docker",
+            "error: --budget: the size budget \"0\" is zero",
+        ),
+        (
+            &["--profile", "debug"],
+            "/nonexistent/docker",
+            "error: --profile: profile name `debug` is reserved by cargo",
+        ),
+        (
+            &["--profile", "nope"],
+            "/nonexistent/docker",
+            "error: --profile nope: cargo says: profile `nope` is not defined",
+        ),
+        (
+            &[],
+            "docker --context ci",
+            "error: engine \"docker --context ci\" is a program with arguments",
+        ),
+    ] {
+        let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .args(["xtask", "docker"])
+            .args(args)
+            .current_dir(&project.path)
+            .env("CARGO_TARGET_DIR", support::rendered_target_dir())
+            .env("DOCKER", engine)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        let error = stderr.lines().find(|line| line.starts_with("error: "));
+        assert!(
+            error.is_some_and(|error| error.starts_with(message)),
+            "{args:?} {engine}: {stderr}"
+        );
+    }
 }
 
 /// The smoke test read the dependency list cargo-auditable embedded in the binary.
