@@ -31,7 +31,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         flags::Command::Docker(docker) => docker.run(),
-        flags::Command::Plan { src, out } => plan::run(&src, &out),
+        flags::Command::Plan { src, out } => {
+            anyhow::Context::context(plan::run(&src, &out), "cargo xtask plan")
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
