@@ -52,7 +52,11 @@ impl flags::Lock {
                 .with_context(|| format!("resolving the dependencies of {}", dir.display()))?;
             }
             let xtask_lock = sh.read_file(project.join("xtask/Cargo.lock"))?;
-            write_if_changed(sh, &sh.current_dir().join("template/xtask/Cargo.lock"), &xtask_lock)?;
+            write_if_changed(
+                sh,
+                &sh.current_dir().join("template/xtask/Cargo.lock"),
+                &xtask_lock,
+            )?;
             let lock = sh
                 .read_file(project.join("Cargo.lock"))
                 .context("reading the rendered project's Cargo.lock")?;

@@ -32,7 +32,9 @@ pub(crate) fn package_version(manifest: &str) -> anyhow::Result<String> {
 
 /// Sets the version of `package`'s own entry in a Cargo.lock.
 fn set_locked_version(lock: &str, package: &str, version: &str) -> anyhow::Result<String> {
-    let (lock, moved) = shared::relock(lock, |name, _| (name == package).then(|| version.to_owned()))?;
+    let (lock, moved) = shared::relock(lock, |name, _| {
+        (name == package).then(|| version.to_owned())
+    })?;
     if moved.is_empty() {
         bail!("no entry for {package} in Cargo.lock");
     }
