@@ -475,8 +475,8 @@ impl<'a> Docker<'a> {
 
     /// Ours on fresh machines with a shared sccache: a cold build without SCCACHE_*, one with
     /// an empty cache (filling it), one with the cache warm, and one with a dependency added.
-    /// The build cache is emptied once; then every build is `--no-cache` with a cache-mount id
-    /// of its own, so that nothing but the shared cache carries over. The builder is
+    /// Every build is `--no-cache` with a cache-mount id of its own, so that nothing but the
+    /// shared cache carries over (the engine's build cache is not pruned: others use it). The builder is
     /// `RUST_ALPINE_BUILDER_IMAGE_SCCACHE` (one with sccache; else the usual builder, and the
     /// Dockerfile downloads sccache), the backend `RUST_ALPINE_SCCACHE_REDIS` (default: Redis
     /// on 127.0.0.1:6379), under a key prefix of this run's own (an empty cache).
@@ -509,9 +509,9 @@ impl<'a> Docker<'a> {
         if !dockerfile_text.contains(&mount_id) {
             bail!("the Dockerfile has no cache mount `{mount_id}`");
         }
+        // No prune: `--no-cache` and a cache mount of its own make each build a fresh machine
+        // without emptying the caches of everything else this engine builds.
         let tag = format!("{TAG_PREFIX}/sccache:latest");
-        eprintln!("emptying the build cache once (docker builder prune --all --force)");
-        self.prune()?;
 
         let mut images = Vec::new();
         let result = (|| {

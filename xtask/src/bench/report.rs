@@ -772,7 +772,7 @@ pub(crate) fn sccache_section(run: &Sccache) -> String {
     );
     let _ = writeln!(
         out,
-        "`cargo xtask bench --only sccache`: ours (profile container) with `SCCACHE_*` set, so that every cargo step of the Dockerfile compiles under sccache, backend {} on this machine's loopback (`--network=host`), builder image {}. The engine's build cache is emptied once at the start (`docker builder prune --all --force`); after that every build is a fresh machine: `--no-cache` (no layer) and a cache-mount id of its own (an empty target directory), so that the only thing a build can reuse is the shared cache. Ratios are to the cold build without sccache, measured in the same run.
+        "`cargo xtask bench --only sccache`: ours (profile container) with `SCCACHE_*` set, so that every cargo step of the Dockerfile compiles under sccache, backend {} on this machine's loopback (`--network=host`), builder image {}. Every build is a fresh machine: `--no-cache` (no layer from the engine's cache) and a cache-mount id of its own (an empty target directory), so that the only thing a build can reuse is the shared cache and the builder image (the engine's build cache is not pruned: the same isolation without emptying everyone else's). Ratios are to the cold build without sccache, measured in the same run.
 ",
         run.backend, run.builder
     );
