@@ -1,7 +1,7 @@
 #!/bin/sh
 # sccache.sh COMMAND...: runs COMMAND (cargo) under sccache when the image build has the
 # `sccache` secret, else runs it as it is. The Dockerfile mounts this file into every step that
-# compiles; it is never in a layer.
+# compiles (the final image never holds it).
 #
 # The secret is a file of KEY=VALUE lines: the standard SCCACHE_* settings and the backend's
 # credentials (`cargo xtask docker` writes it from the environment; by hand:
