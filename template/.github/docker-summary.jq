@@ -20,6 +20,8 @@ def cell: tostring | gsub("\\|"; "\\|") | gsub("\n"; " ");
 "| step | ok | detail | seconds |",
 "|---|:-:|---|---:|",
 (.steps[] | "| \(.name) | \(.ok | mark) | \(.detail | cell) | \(.seconds * 10 | round / 10) |"),
+(if .compile_cache then "", "sccache (\(.compile_cache.backend)): \(.compile_cache.hits) hits, \(.compile_cache.misses) misses" else empty end),
+(if (.warnings // [] | length) > 0 then "", "**Warnings:**", "", (.warnings[] | "- \(cell)") else empty end),
 (if (.errors | length) > 0 then "", "**Failed:**", "", (.errors[] | "- \(cell)") else empty end),
 (if (.largest_layers | length) > 0 then "", "**Largest layers:**", "", (.largest_layers[] | "- \(.bytes | size): `\(.created_by | cell | .[0:160])`") else empty end),
 ""

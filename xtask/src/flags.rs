@@ -25,8 +25,10 @@ usage:
       Docker rebuild benchmark of one rendered service/scratch app: strategies seed, cargo-chef,
       cargo-chef-container, cache-mounts, cache-mounts-container, ours, ours-release (each from a
       cold build cache; -container: the app's container profile, the others release), the native
-      floor (native) and jemalloc vs musl malloc (alloc). N rebuilds per change (default 3): a
-      source-only change, a version bump, one small new dependency. Writes the table to
+      floor (native), jemalloc vs musl malloc (alloc), and ours on fresh machines with a warm
+      shared sccache (sccache: $RUST_ALPINE_BUILDER_IMAGE_SCCACHE, a builder with sccache;
+      $RUST_ALPINE_SCCACHE_REDIS, default redis://127.0.0.1:6379). N rebuilds per change
+      (default 3): a source-only change, a version bump, one small new dependency. Writes the table to
       FILE, default BENCHMARKS.md; with --only, only when --out is given. Engine: $DOCKER
       (default docker; it needs BuildKit); builder image: $RUST_ALPINE_BUILDER_IMAGE, default
       local/rust-musl-builder:1.96-bookworm
@@ -258,8 +260,8 @@ choices! {
 }
 
 choices! {
-    /// What `cargo xtask bench --only` can select: the five Docker strategies and two side
-    /// measurements.
+    /// What `cargo xtask bench --only` can select: the five Docker strategies, two side
+    /// measurements, and ours with a shared compile cache (sccache) on fresh machines.
     BenchPart {
         Native = "native",
         Seed = "seed",
@@ -270,6 +272,7 @@ choices! {
         Ours = "ours",
         OursRelease = "ours-release",
         Alloc = "alloc",
+        Sccache = "sccache",
     }
 }
 
@@ -375,7 +378,7 @@ mod tests {
             ),
             (
                 "bench --only ours,kaniko",
-                r#"error: invalid --only part "kaniko": choose native, seed, cargo-chef, cargo-chef-container, cache-mounts, cache-mounts-container, ours, ours-release or alloc"#,
+                r#"error: invalid --only part "kaniko": choose native, seed, cargo-chef, cargo-chef-container, cache-mounts, cache-mounts-container, ours, ours-release, alloc or sccache"#,
             ),
             (
                 "bench extra",

@@ -14,6 +14,7 @@ use crate::{
     platform::Platform,
     project,
     report::{Layer, Report},
+    sccache,
     smoke::{self, Smoke},
 };
 
@@ -81,7 +82,26 @@ impl flags::Docker {
         }
         let engine = Engine::choose(self.engine.clone())?;
         let server = engine.check()?;
-        let args = self.build_args(&engine, &project, &runtime)?;
+        // Opt-in: with SCCACHE_* set, every compile of the build runs under sccache.
+        let settings = sccache::settings(std::env::vars());
+        let secret = match settings.is_empty() {
+            true => None,
+            false => Some(
+                sccache::Secret::write(&settings)
+                    .context("writing the sccache settings for the build (a secret)")?,
+            ),
+        };
+        let mut args = self.build_args(&engine, &project, &runtime)?;
+        if let Some(secret) = &secret {
+            let host_network = sccache::needs_host_network(&settings);
+            if host_network {
+                eprintln!(
+                    "note: the sccache backend is on this machine's loopback: building on the \
+                     host's network (--network=host)"
+                );
+            }
+            args.extend(secret.build_args(host_network));
+        }
         remove_containers_on_ctrl_c();
 
         // One platform at a time: an image store without containerd (Docker's classic one,
@@ -182,6 +202,11 @@ impl flags::Docker {
             // it (another tag, a container), in which case the engine refuses and keeps it.
             engine.remove_image(&previous);
         }
+        let compile_cache = sccache::stats(log.iter().map(String::as_str));
+        let warnings: Vec<String> = compile_cache
+            .iter()
+            .filter_map(sccache::Stats::warning)
+            .collect();
         let engine_arch = shared.engine_arch.as_deref();
         let emulated =
             Platform::parse(image.architecture()).is_ok_and(|image| image.emulated(engine_arch));
@@ -276,6 +301,7 @@ impl flags::Docker {
                 .unwrap_or_else(|| "container".to_owned()),
             build_seconds,
             compiled: buildlog::compiled_crates(log.iter().map(String::as_str)),
+            compile_cache,
             image_bytes: image.size(),
             budget_bytes,
             budget_checked,
@@ -284,6 +310,7 @@ impl flags::Docker {
             steps,
             cache_checks,
             largest_layers,
+            warnings,
             errors,
         })
     }
@@ -386,9 +413,11 @@ fn check_profile_defined(sh: &Shell, profile: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// On Ctrl-C, removes the containers this process created, then exits 130.
+/// On Ctrl-C, removes the containers (and the sccache secret) this process created, then
+/// exits 130.
 fn remove_containers_on_ctrl_c() {
     let installed = ctrlc::set_handler(|| {
+        sccache::remove_secrets();
         let removed = engine::remove_live_containers();
         eprintln!("\ninterrupted: removed {removed} container(s)");
         std::process::exit(130);

@@ -177,8 +177,17 @@ impl Engine {
         parse_image(&String::from_utf8_lossy(&output.stdout))
     }
 
-    /// The image's layers, largest first: `(bytes, instruction)`.
+    /// The image's layers, largest first, without the empty ones: `(bytes, instruction)`.
     pub fn largest_layers(&self, tag: &str) -> anyhow::Result<Vec<(u64, String)>> {
+        let mut layers = self.history(tag)?;
+        layers.retain(|(size, _)| *size > 0);
+        layers.sort_by_key(|layer| std::cmp::Reverse(layer.0));
+        Ok(layers)
+    }
+
+    /// Every layer of the image's history, newest first, with the instruction that made it
+    /// untruncated: `(bytes, instruction)`.
+    pub fn history(&self, tag: &str) -> anyhow::Result<Vec<(u64, String)>> {
         let program = &self.program;
         // Go template braces, kept apart so that no template engine mistakes them for its own.
         let format = concat!("{", "{.Size}}\t{", "{.CreatedBy}}");
@@ -582,16 +591,12 @@ pub fn parse_container(json: &str) -> anyhow::Result<ContainerInfo> {
 }
 
 pub fn parse_history(text: &str) -> Vec<(u64, String)> {
-    let mut layers: Vec<(u64, String)> = text
-        .lines()
+    text.lines()
         .filter_map(|line| {
             let (size, created_by) = line.split_once('\t')?;
             Some((size.trim().parse().ok()?, created_by.trim().to_owned()))
         })
-        .filter(|(size, _)| *size > 0)
-        .collect();
-    layers.sort_by_key(|layer| std::cmp::Reverse(layer.0));
-    layers
+        .collect()
 }
 
 // ---- builds ----
@@ -882,13 +887,14 @@ mod tests {
     }
 
     #[test]
-    fn history_is_sorted_largest_first_without_empty_layers() {
+    fn history_has_every_layer_in_order() {
         let text = "0\tCMD [\"serve\"]\n3253824\tCOPY /demo /demo # buildkit\n\
                     222000\tCOPY /etc/ssl/certs/ca-certificates.crt\n";
         let layers = parse_history(text);
-        assert_eq!(layers.len(), 2);
+        assert_eq!(layers.len(), 3);
+        assert_eq!(layers[0], (0, "CMD [\"serve\"]".to_owned()));
         assert_eq!(
-            layers[0],
+            layers[1],
             (3_253_824, "COPY /demo /demo # buildkit".to_owned())
         );
     }

@@ -13,6 +13,7 @@ mod platform;
 mod project;
 mod report;
 mod sbom;
+mod sccache;
 mod smoke;
 
 use std::process::ExitCode;

@@ -4,7 +4,7 @@ use std::{fmt::Write, time::Instant};
 
 use serde_json::{Value, json};
 
-use crate::budget::format_size;
+use crate::{budget::format_size, sccache};
 
 #[derive(Debug)]
 pub struct Report {
@@ -26,6 +26,8 @@ pub struct Report {
     pub build_seconds: f64,
     /// The crates cargo compiled in this build (none when every layer came from the cache).
     pub compiled: Vec<String>,
+    /// What sccache did (`None`: no SCCACHE_* set, or no step compiled).
+    pub compile_cache: Option<sccache::Stats>,
     pub image_bytes: u64,
     pub budget_bytes: u64,
     /// False when the size was not judged (`--profile dev` or `test` without `--budget`).
@@ -38,6 +40,8 @@ pub struct Report {
     pub cache_checks: Vec<Check>,
     /// Only filled when the image is over budget.
     pub largest_layers: Vec<Layer>,
+    /// What deserves a look but fails nothing (a collapsed compile-cache hit rate).
+    pub warnings: Vec<String>,
     /// Every failure, each saying what to do about it.
     pub errors: Vec<String>,
 }
@@ -114,6 +118,11 @@ impl Report {
             "profile": self.profile,
             "build_seconds": self.build_seconds,
             "compiled": self.compiled,
+            "compile_cache": self.compile_cache.as_ref().map(|stats| json!({
+                "hits": stats.hits,
+                "misses": stats.misses,
+                "backend": stats.backend,
+            })),
             "image_bytes": self.image_bytes,
             "budget_bytes": self.budget_bytes,
             "budget_checked": self.budget_checked,
@@ -122,6 +131,7 @@ impl Report {
             "steps": self.steps.iter().map(step).collect::<Vec<_>>(),
             "cache_checks": self.cache_checks.iter().map(cache_check).collect::<Vec<_>>(),
             "largest_layers": self.largest_layers.iter().map(layer).collect::<Vec<_>>(),
+            "warnings": self.warnings,
             "errors": self.errors,
         })
     }
@@ -175,6 +185,9 @@ impl Report {
                 count => format!("{count} crates"),
             }
         );
+        if let Some(stats) = &self.compile_cache {
+            let _ = writeln!(out, "sccache  {}", stats.summary());
+        }
         for (label, checks) in [("smoke", &self.steps), ("cache", &self.cache_checks)] {
             for (index, check) in checks.iter().enumerate() {
                 let label = if index == 0 { label } else { "" };
@@ -192,6 +205,9 @@ impl Report {
                 let created_by: String = layer.created_by.chars().take(100).collect();
                 let _ = writeln!(out, "  {:>10}  {created_by}", format_size(layer.bytes));
             }
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning: {warning}");
         }
         let verdict = if self.ok { "OK" } else { "FAILED" };
         let _ = writeln!(out, "{verdict}");
@@ -217,6 +233,12 @@ mod tests {
             profile: "container".into(),
             build_seconds: 12.34,
             compiled: vec!["demo".into()],
+            compile_cache: Some(sccache::Stats {
+                hits: 95,
+                misses: 2,
+                not_cacheable: 14,
+                backend: "redis".into(),
+            }),
             image_bytes: 3_475_959,
             budget_bytes: 3_000_000,
             budget_checked: true,
@@ -249,6 +271,7 @@ mod tests {
                 bytes: 3_253_824,
                 created_by: "COPY /demo /demo".into(),
             }],
+            warnings: vec!["sccache: only 2% ...".into()],
             errors: vec!["stop took 10.2 s".into()],
         }
     }
@@ -262,11 +285,13 @@ platform linux/arm64 (cross-compiled; smoke test under emulation)
 binary   demo (3.25 MB)
 sbom     97 crates
 build    12.3 s (profile container, 1 crate compiled)
+sccache  95 hits, 2 misses (98% hits), 14 not cacheable, backend redis
 smoke    ok   version      demo 0.1.0 (0.4 s)
          FAIL stop         took 10.2 s (10.2 s)
 cache    ok   source       1 crate compiled (demo) (4.6 s)
 largest layers:
      3.25 MB  COPY /demo /demo
+warning: sccache: only 2% ...
 FAILED
 ";
         assert_eq!(report().human(), expected);
@@ -286,7 +311,12 @@ FAILED
         assert_eq!(json["cache_checks"][0]["change"], "source");
         assert!(json["steps"][0].get("compiled").is_none());
         assert_eq!(json["budget_checked"], true);
-        assert_eq!(json.as_object().unwrap().len(), 21);
+        assert_eq!(
+            json["compile_cache"],
+            json!({"hits": 95, "misses": 2, "backend": "redis"})
+        );
+        assert_eq!(json["warnings"][0], "sccache: only 2% ...");
+        assert_eq!(json.as_object().unwrap().len(), 23);
     }
 
     #[test]

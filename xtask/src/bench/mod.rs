@@ -24,6 +24,13 @@ mod buildlog;
     reason = "the bench neither smoke-tests a service nor lists layers"
 )]
 mod engine;
+// The `sccache` secret and the statistics, as `cargo xtask docker` writes and reads them.
+#[path = "../../../template/xtask/src/sccache.rs"]
+#[allow(
+    dead_code,
+    reason = "the bench neither warns nor removes secrets on Ctrl-C"
+)]
+mod sccache;
 
 use std::{
     env, fs,
@@ -123,6 +130,10 @@ impl flags::Bench {
                     results.native =
                         Some(docker.native(&project, self.reps).map_err(report_failure));
                 }
+                BenchPart::Sccache => {
+                    let dir = temp.path().join("sccache");
+                    results.sccache = Some(docker.sccache(&project, &dir).map_err(report_failure));
+                }
                 BenchPart::Alloc => {
                     let dir = temp.path().join("alloc");
                     results.alloc = Some(
@@ -152,6 +163,9 @@ impl flags::Bench {
         for (target, verdict) in report::targets(&results) {
             println!("- {target}: {}", verdict.line());
         }
+        if let Some(Ok(sccache)) = &results.sccache {
+            println!("{}", report::sccache_section(sccache));
+        }
         let failed: Vec<&str> = results
             .strategies
             .iter()
@@ -170,6 +184,13 @@ impl flags::Bench {
                     .as_ref()
                     .and_then(|r| r.as_ref().err())
                     .map(|_| "alloc"),
+            )
+            .chain(
+                results
+                    .sccache
+                    .as_ref()
+                    .and_then(|r| r.as_ref().err())
+                    .map(|_| "sccache"),
             )
             .collect();
         // A run with failures never replaces the report: it goes next to the engine's logs.
@@ -332,7 +353,7 @@ impl<'a> Docker<'a> {
                 args: [build_arg(&builder), build_arg("CARGO_PROFILE=release")].concat(),
                 binary: format!("/{APP}"),
             },
-            BenchPart::Native | BenchPart::Alloc => {
+            BenchPart::Native | BenchPart::Alloc | BenchPart::Sccache => {
                 bail!("{} is not a Dockerfile strategy", part.as_str())
             }
         })
@@ -447,6 +468,105 @@ impl<'a> Docker<'a> {
                 add_no_mount,
                 image_bytes,
                 binary_bytes,
+            })
+        })();
+        self.remove_images(&tag, &images);
+        result
+    }
+
+    /// Ours on fresh machines with a shared sccache: a cold build without SCCACHE_*, one with
+    /// an empty cache (filling it), one with the cache warm, and one with a dependency added.
+    /// Every build is `--no-cache` with a cache-mount id of its own, so that nothing but the
+    /// shared cache carries over (the engine's build cache is not pruned: others use it). The builder is
+    /// `RUST_ALPINE_BUILDER_IMAGE_SCCACHE` (one with sccache; else the usual builder, and the
+    /// Dockerfile downloads sccache), the backend `RUST_ALPINE_SCCACHE_REDIS` (default: Redis
+    /// on 127.0.0.1:6379), under a key prefix of this run's own (an empty cache).
+    fn sccache(&self, project: &Path, dir: &Path) -> anyhow::Result<report::Sccache> {
+        let var = |name: &str| env::var(name).ok().filter(|value| !value.is_empty());
+        let builder =
+            var("RUST_ALPINE_BUILDER_IMAGE_SCCACHE").unwrap_or_else(|| self.builder.clone());
+        let redis =
+            var("RUST_ALPINE_SCCACHE_REDIS").unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+        self.engine.image(&builder).with_context(|| {
+            format!("builder image {builder} not found (RUST_ALPINE_BUILDER_IMAGE_SCCACHE)")
+        })?;
+        let context = dir.join("context");
+        edit::copy_tree(project, &context).context("copying the rendered project")?;
+        let prefix = format!(
+            "rust-alpine-bench-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs()
+        );
+        let settings = sccache::settings([
+            ("SCCACHE_REDIS_ENDPOINT".to_owned(), redis.clone()),
+            ("SCCACHE_REDIS_KEY_PREFIX".to_owned(), prefix),
+        ]);
+        let secret = sccache::Secret::write(&settings).context("writing the sccache secret")?;
+        let secret_args = secret.build_args(sccache::needs_host_network(&settings));
+        let dockerfile_text = fs::read_to_string(context.join("Dockerfile"))?;
+        let mount_id = format!("id={APP}-target");
+        if !dockerfile_text.contains(&mount_id) {
+            bail!("the Dockerfile has no cache mount `{mount_id}`");
+        }
+        // No prune: `--no-cache` and a cache mount of its own make each build a fresh machine
+        // without emptying the caches of everything else this engine builds.
+        let tag = format!("{TAG_PREFIX}/sccache:latest");
+
+        let mut images = Vec::new();
+        let result = (|| {
+            let version = edit::package_version(&fs::read_to_string(context.join("Cargo.toml"))?)?;
+            // A fresh machine: no layer (`--no-cache`) and an empty cache mount of its own.
+            let mut fresh = |name: &str,
+                             with_sccache: bool|
+             -> anyhow::Result<(report::Build, Option<report::Stats>)> {
+                let dockerfile = dir.join(format!("{name}.Dockerfile"));
+                let text = dockerfile_text.replace(&mount_id, &format!("id={APP}-{name}-target"));
+                fs::write(&dockerfile, text)?;
+                let mut args = vec!["--no-cache".to_owned()];
+                args.extend(["--build-arg".to_owned(), format!("BUILDER_IMAGE={builder}")]);
+                if with_sccache {
+                    args.extend(secret_args.iter().cloned());
+                }
+                let (seconds, log) = self.build(
+                    &context,
+                    &dockerfile,
+                    &tag,
+                    &args,
+                    &format!("sccache-{name}"),
+                )?;
+                images.push(self.engine.image(&tag)?.id().to_owned());
+                let stats = sccache::stats(log.lines());
+                let build = report::Build {
+                    seconds,
+                    compiled: buildlog::compiled_crates(log.lines()),
+                    printed: self.version_output(&tag, &format!("/{APP}")),
+                    expected: format!("{APP} {version}"),
+                    planner_seconds: report::stage_seconds(&log, "planner"),
+                };
+                eprintln!(
+                    "{name}: {seconds:.1} s, {} crates compiled, sccache: {}, --version printed {:?}",
+                    build.compiled.len(),
+                    stats
+                        .as_ref()
+                        .map_or("none".to_owned(), sccache::Stats::summary),
+                    build.printed
+                );
+                Ok((build, stats))
+            };
+            let (cold, _) = fresh("cold", false)?;
+            let fill = fresh("fill", true)?;
+            let warm = fresh("warm", true)?;
+            self.add_dependency(&context)?;
+            let add = fresh("add", true)?;
+            Ok(report::Sccache {
+                builder: builder.clone(),
+                backend: format!("Redis ({redis})"),
+                cold,
+                fill,
+                warm,
+                add,
             })
         })();
         self.remove_images(&tag, &images);

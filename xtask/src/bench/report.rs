@@ -92,6 +92,25 @@ pub(crate) struct Machine {
     pub(crate) cargo_chef: String,
 }
 
+/// Ours on fresh machines (no layer, no cache mount: `--no-cache` and a cache-mount id of its
+/// own per build) with and without a shared sccache.
+#[derive(Debug, Clone)]
+pub(crate) struct Sccache {
+    /// The builder image (with sccache) and where the shared cache is.
+    pub(crate) builder: String,
+    pub(crate) backend: String,
+    /// No SCCACHE_* set: the build as without this feature.
+    pub(crate) cold: Build,
+    /// sccache with an empty cache: every compile a miss, written to the cache.
+    pub(crate) fill: (Build, Option<Stats>),
+    /// A fresh machine, the shared cache warm.
+    pub(crate) warm: (Build, Option<Stats>),
+    /// A fresh machine, the shared cache warm, one dependency added.
+    pub(crate) add: (Build, Option<Stats>),
+}
+
+pub(crate) use super::sccache::Stats;
+
 /// Everything one `cargo xtask bench` measured; a part that was not selected is absent, a part
 /// that failed holds its error.
 #[derive(Debug, Default)]
@@ -104,6 +123,7 @@ pub(crate) struct Results {
     pub(crate) native: Option<Result<Native, String>>,
     pub(crate) strategies: Vec<(BenchPart, Result<StrategyRun, String>)>,
     pub(crate) alloc: Option<Result<Alloc, String>>,
+    pub(crate) sccache: Option<Result<Sccache, String>>,
 }
 
 impl Results {
@@ -126,6 +146,7 @@ pub(crate) fn label(part: BenchPart) -> &'static str {
         BenchPart::Ours => "ours",
         BenchPart::OursRelease => "ours (release profile)",
         BenchPart::Alloc => "allocator",
+        BenchPart::Sccache => "sccache on fresh machines",
     }
 }
 
@@ -726,11 +747,127 @@ fn description(part: BenchPart) -> &'static str {
         BenchPart::OursRelease => {
             "the same Dockerfile with `--build-arg CARGO_PROFILE=release` (fat LTO, one codegen unit): the smallest image; compare it with cargo-chef and cache-mounts (release) like for like."
         }
-        BenchPart::Native | BenchPart::Alloc => "",
+        BenchPart::Native | BenchPart::Alloc | BenchPart::Sccache => "",
     }
 }
 
 /// The whole BENCHMARKS.md.
+/// `hits/(hits+misses)` as a percentage, and the counts.
+fn hit_rate(stats: Option<&Stats>) -> String {
+    match stats {
+        None => "no sccache statistics".to_owned(),
+        Some(stats) => match stats.hit_rate() {
+            Some(rate) => format!(
+                "{:.0}% ({} hits, {} misses)",
+                rate * 100.0,
+                stats.hits,
+                stats.misses
+            ),
+            None => "no cacheable compile".to_owned(),
+        },
+    }
+}
+
+/// The issue's targets for a shared compile cache: `(target, met, detail)`.
+pub(crate) fn sccache_targets(run: &Sccache) -> Vec<(&'static str, Verdict)> {
+    let cold = run.cold.seconds;
+    let ratio = |build: &Build| build.seconds / cold;
+    let rate = |stats: &Option<Stats>| stats.as_ref().and_then(Stats::hit_rate).unwrap_or(0.0);
+    vec![
+        (
+            "fresh machine, warm shared cache: at most 0.35x the cold build",
+            verdict(
+                ratio(&run.warm.0) <= 0.35,
+                format!(
+                    "{:.2}x ({:.1} s against {cold:.1} s)",
+                    ratio(&run.warm.0),
+                    run.warm.0.seconds
+                ),
+            ),
+        ),
+        (
+            "fresh machine, warm shared cache: at least 80% of compile requests hits",
+            verdict(rate(&run.warm.1) >= 0.8, hit_rate(run.warm.1.as_ref())),
+        ),
+        (
+            "fresh machine, warm shared cache, one dependency added: at most 0.25x the cold build",
+            verdict(
+                ratio(&run.add.0) <= 0.25,
+                format!(
+                    "{:.2}x ({:.1} s against {cold:.1} s)",
+                    ratio(&run.add.0),
+                    run.add.0.seconds
+                ),
+            ),
+        ),
+    ]
+}
+
+/// The section on sccache: every build of the part, its ratio to the cold build, the targets.
+pub(crate) fn sccache_section(run: &Sccache) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## A shared compile cache (sccache) on fresh machines
+"
+    );
+    let _ = writeln!(
+        out,
+        "`cargo xtask bench --only sccache`: ours (profile container) with `SCCACHE_*` set, so that every cargo step of the Dockerfile compiles under sccache, backend {} on this machine's loopback (`--network=host`), builder image {}. Every build is a fresh machine: `--no-cache` (no layer from the engine's cache) and a cache-mount id of its own (an empty target directory), so that the only thing a build can reuse is the shared cache and the builder image (the engine's build cache is not pruned: the same isolation without emptying everyone else's). Ratios are to the cold build without sccache, measured in the same run.
+",
+        run.backend, run.builder
+    );
+    let _ = writeln!(
+        out,
+        "| build | seconds | ratio to cold | crates | sccache hits | real binary |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---|---|");
+    let rows = [
+        (
+            "cold, no SCCACHE_* set (as without sccache)",
+            &run.cold,
+            None,
+        ),
+        (
+            "cold, sccache with an empty cache (fills it)",
+            &run.fill.0,
+            Some(run.fill.1.as_ref()),
+        ),
+        (
+            "fresh machine, warm shared cache",
+            &run.warm.0,
+            Some(run.warm.1.as_ref()),
+        ),
+        (
+            "fresh machine, warm shared cache, one dependency added",
+            &run.add.0,
+            Some(run.add.1.as_ref()),
+        ),
+    ];
+    for (name, build, stats) in rows {
+        let _ = writeln!(
+            out,
+            "| {name} | {:.1} | {:.2}x | {} | {} | {} |",
+            build.seconds,
+            build.seconds / run.cold.seconds,
+            build.compiled.len(),
+            stats.map_or("-".to_owned(), hit_rate),
+            if build.real() { "yes" } else { "NO" }
+        );
+    }
+    out.push('\n');
+    for (target, verdict) in sccache_targets(run) {
+        let _ = writeln!(
+            out,
+            "- {target}: **{}**, {}",
+            verdict.word(),
+            verdict.detail()
+        );
+    }
+    out.push('\n');
+    out
+}
+
 pub(crate) fn markdown(results: &Results) -> String {
     let machine = &results.machine;
     let mut out = String::new();
@@ -782,6 +919,16 @@ pub(crate) fn markdown(results: &Results) -> String {
         let _ = writeln!(out, "## Strategies\n");
         out.push_str(&notes(results));
         out.push('\n');
+    }
+    match &results.sccache {
+        Some(Ok(sccache)) => out.push_str(&sccache_section(sccache)),
+        Some(Err(error)) => {
+            let _ = writeln!(
+                out,
+                "## A shared compile cache (sccache)\n\nFAILED: {error}\n"
+            );
+        }
+        None => {}
     }
     match &results.alloc {
         Some(Ok(alloc)) => {

@@ -82,6 +82,12 @@ pub(crate) fn engine() -> Engine {
 /// `cargo xtask docker --json ARGS` in the project, with the builder image of this machine and
 /// the engine of the tests.
 fn xtask_docker(e2e: &E2e, args: &[&str]) -> Output {
+    xtask_docker_env(e2e, args, &[])
+}
+
+/// [`xtask_docker`] with the environment variables `vars` set; the `SCCACHE_*` ones of the
+/// tests' own environment are always removed (sccache is opt-in, per test).
+fn xtask_docker_env(e2e: &E2e, args: &[&str], vars: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     command
         .args(["xtask", "docker", "--json"])
@@ -89,6 +95,10 @@ fn xtask_docker(e2e: &E2e, args: &[&str]) -> Output {
         .current_dir(&e2e.project.path)
         .env("CARGO_TARGET_DIR", support::rendered_target_dir())
         .env("DOCKER", &e2e.engine.program);
+    for (name, _) in env::vars().filter(|(name, _)| name.starts_with("SCCACHE_")) {
+        command.env_remove(name);
+    }
+    command.envs(vars.iter().copied());
     if let Ok(image) = env::var("RUST_ALPINE_BUILDER_IMAGE")
         && !args.contains(&"--builder-image")
     {
@@ -428,6 +438,123 @@ fn arm64_service_cross_compiles_and_runs_under_emulation() {
         [("touch", vec![]), ("source", vec![name.as_str()])]
     );
     assert_eq!(leftover_containers(&e2e.engine), "");
+}
+
+/// sccache's builder and backend: `RUST_ALPINE_BUILDER_IMAGE_SCCACHE` (a builder image that has
+/// sccache: the Dockerfile's pinned download needs github.com) and `RUST_ALPINE_SCCACHE_REDIS`
+/// (a Redis endpoint; `.ci/run` starts one on 127.0.0.1). Missing, a skip; in CI a failure.
+fn sccache_setup() -> Option<(String, String)> {
+    let var = |name: &str| env::var(name).ok().filter(|value| !value.is_empty());
+    let (Some(builder), Some(redis)) = (
+        var("RUST_ALPINE_BUILDER_IMAGE_SCCACHE"),
+        var("RUST_ALPINE_SCCACHE_REDIS"),
+    ) else {
+        let message = "RUST_ALPINE_BUILDER_IMAGE_SCCACHE and RUST_ALPINE_SCCACHE_REDIS are not \
+                       both set: `.ci/run` builds the builder image with sccache and starts \
+                       redis-server on 127.0.0.1:6379";
+        assert!(
+            !env::var("CI").is_ok_and(|ci| ci == "true"),
+            "{message} (CI=true: a failure, not a skip)"
+        );
+        eprintln!("skipped: {message}");
+        return None;
+    };
+    assert!(
+        engine().image(&builder).is_ok(),
+        "builder image {builder} (RUST_ALPINE_BUILDER_IMAGE_SCCACHE) is not in the engine"
+    );
+    Some((builder, redis))
+}
+
+/// A fresh machine with a warm shared cache: one project fills an empty Redis key space, a
+/// second one (its own cache mount, `--no-cache`: nothing of the first build's on this engine
+/// but the base image) compiles the same dependencies and must take them from sccache. The
+/// settings reach the build as a secret: their values are in neither the image, its history
+/// nor the build's output.
+#[test]
+fn sccache_shares_compiles_between_machines_through_a_secret() {
+    if !enabled("sccache_shares_compiles_between_machines_through_a_secret") {
+        return;
+    }
+    let Some((builder, redis)) = sccache_setup() else {
+        return;
+    };
+    let _heavy = heavy();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    // A key space of this run's own (it starts empty), and the value to look for.
+    let prefix = format!("e2e-sccache-secret-{}-{nanos}", std::process::id());
+    let vars = [
+        ("SCCACHE_REDIS_ENDPOINT", redis.as_str()),
+        ("SCCACHE_REDIS_KEY_PREFIX", prefix.as_str()),
+    ];
+    let args = ["--no-cache", "--builder-image", builder.as_str()];
+    let mut stats = Vec::new();
+    for (label, e2e) in [
+        (
+            "e2e-sccache-fill",
+            E2e::render("service", "e2e-sccache-fill"),
+        ),
+        (
+            "e2e-sccache-fresh",
+            E2e::render("service", "e2e-sccache-fresh"),
+        ),
+    ] {
+        let output = step(
+            label,
+            "cargo xtask docker --no-cache (SCCACHE_* set)",
+            || Ok(xtask_docker_env(&e2e, &args, &vars)),
+        );
+        let report = parse_report(&output);
+        assert!(output.status.success(), "{report:#}");
+        assert_good_report(&report, &e2e.name, "service");
+        let cache = &report["compile_cache"];
+        assert_eq!(cache["backend"], "redis", "{report:#}");
+        let (hits, misses) = (
+            cache["hits"].as_u64().unwrap(),
+            cache["misses"].as_u64().unwrap(),
+        );
+        eprintln!("[{label}] sccache: {hits} hits, {misses} misses");
+        stats.push((hits, misses));
+
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains(&prefix),
+            "the sccache settings are in the build's output"
+        );
+        let history = e2e.engine.history(&e2e.tag).unwrap();
+        assert!(
+            history
+                .iter()
+                .all(|(_, created_by)| !created_by.contains(&prefix)),
+            "the sccache settings are in the image history: {history:#?}"
+        );
+        // `engine.rs` has no `save`: a direct call, as for syft.
+        let saved = Command::new(&e2e.engine.program)
+            .args(["save", &e2e.tag])
+            .output()
+            .expect("docker save");
+        assert!(saved.status.success());
+        assert!(
+            !saved
+                .stdout
+                .windows(prefix.len())
+                .any(|window| window == prefix.as_bytes()),
+            "the sccache settings are in the image"
+        );
+    }
+    let [(_, filled), (hits, misses)] = stats[..] else {
+        unreachable!()
+    };
+    assert!(filled > 50, "the first build missed only {filled} times");
+    assert!(
+        hits * 100 >= (hits + misses) * 80,
+        "the second build hit the shared cache for {hits} of {} compiles (< 80%)",
+        hits + misses
+    );
+    assert_eq!(leftover_containers(&engine()), "");
 }
 
 #[test]

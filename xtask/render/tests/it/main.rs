@@ -17,7 +17,7 @@ mod tidy;
 #[path = "../../../../template/xtask/src/engine.rs"]
 #[allow(
     dead_code,
-    reason = "the tests neither build images, copy files out nor list layers"
+    reason = "the tests neither build images nor copy files out"
 )]
 mod engine;
 // engine.rs reads build logs through its sibling module.

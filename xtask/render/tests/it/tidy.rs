@@ -762,7 +762,7 @@ const ENGINE_CALLS: &[(&str, &str)] = &[
     ("} build --tag", "Builder::build"),
     ("\"build\", \"--tag\"", "Builder::build"),
     ("\"stop\", \"--time\"", "Running::stop"),
-    ("} history ", "Engine::largest_layers"),
+    ("} history ", "Engine::history"),
 ];
 
 /// The modules of one crate (file stem -> source without its `#[cfg(test)]` part).
