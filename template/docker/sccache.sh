@@ -1,7 +1,7 @@
 #!/bin/sh
 # sccache.sh COMMAND...: runs COMMAND (cargo) under sccache when the image build has the
-# `sccache` secret, else runs it as it is. The Dockerfile mounts this file into every step that
-# compiles (the final image never holds it).
+# `sccache` secret, else runs it as it is. The Dockerfile copies this file into its build stages and
+# runs every step that compiles through it (the final image never holds it).
 #
 # The secret is a file of KEY=VALUE lines: the standard SCCACHE_* settings and the backend's
 # credentials (`cargo xtask docker` writes it from the environment; by hand:
