@@ -182,6 +182,7 @@ const ADDED: &[&str] = &[
     ".github/docker-summary.jq",
     ".github/workflows/docker.yml",
     "Dockerfile",
+    "docker/sccache.sh",
     "xtask/.gitignore",
     "xtask/Cargo.lock",
     "xtask/Cargo.toml",
