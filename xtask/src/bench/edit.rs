@@ -7,7 +7,10 @@ use std::{fs, path::Path};
 use anyhow::{Context, bail};
 // The template's own edits (its `cargo xtask docker --check-cache` makes the same changes).
 #[path = "../../../template/xtask/src/edit.rs"]
-#[allow(dead_code, reason = "the bench bumps versions and copies trees, nothing more")]
+#[allow(
+    dead_code,
+    reason = "the bench bumps versions and copies trees, nothing more"
+)]
 mod shared;
 pub(crate) use shared::{bump_patch, copy_tree};
 

@@ -36,7 +36,10 @@ pub(crate) fn stage_seconds(log: &str, stage: &str) -> Option<f64> {
         .filter_map(|line| {
             let (step, rest) = line.split_once(' ')?;
             let seconds = rest.strip_prefix("DONE ")?.strip_suffix('s')?;
-            steps.contains(&step).then(|| seconds.parse().ok()).flatten()
+            steps
+                .contains(&step)
+                .then(|| seconds.parse().ok())
+                .flatten()
         })
         .collect();
     (!done.is_empty()).then(|| done.iter().sum())
@@ -471,9 +474,10 @@ pub(crate) fn targets(results: &Results) -> Vec<(&'static str, Verdict)> {
         (
             "the planner stage (cargo xtask plan, compiled from xtask/) takes at most 20 s of a cold build",
             match ours.map(|ours| ours.cold.planner_seconds) {
-                Some(Some(seconds)) if seconds <= 20.0 => {
-                    Verdict::Met(format!("{seconds:.1} s, {:.1} s under 20 s", 20.0 - seconds))
-                }
+                Some(Some(seconds)) if seconds <= 20.0 => Verdict::Met(format!(
+                    "{seconds:.1} s, {:.1} s under 20 s",
+                    20.0 - seconds
+                )),
                 Some(Some(seconds)) => Verdict::Missed(format!(
                     "{seconds:.1} s, {:.1} s over 20 s (it runs beside the builder's tool installs: \
                      the two share the cores)",
@@ -823,7 +827,10 @@ mod tests {
                    #10 DONE 30.0s\n";
         assert_eq!(stage_seconds(log, "planner"), Some(12.5));
         assert_eq!(stage_seconds(log, "recipe"), None);
-        assert_eq!(stage_seconds("#9 [planner 2/3] COPY\n#9 CACHED\n", "planner"), None);
+        assert_eq!(
+            stage_seconds("#9 [planner 2/3] COPY\n#9 CACHED\n", "planner"),
+            None
+        );
     }
 
     #[test]

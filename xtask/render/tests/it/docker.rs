@@ -829,11 +829,21 @@ fn a_profile_change_reuses_the_tool_layers() {
     for profile in ["first-missing", "second-missing"] {
         let output = xtask_docker(&e2e, &["--profile", profile]);
         let log = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{profile}: the build passed:\n{log}");
-        assert!(log.contains(&format!("profile `{profile}` is not defined")), "{profile}:\n{log}");
+        assert!(
+            !output.status.success(),
+            "{profile}: the build passed:\n{log}"
+        );
+        assert!(
+            log.contains(&format!("profile `{profile}` is not defined")),
+            "{profile}:\n{log}"
+        );
         if profile == "second-missing" {
             for tool in ["cargo install cargo-auditable", "/rust-target"] {
-                assert_eq!(cached(&log, tool), Some(true), "{tool} after a profile change:\n{log}");
+                assert_eq!(
+                    cached(&log, tool),
+                    Some(true),
+                    "{tool} after a profile change:\n{log}"
+                );
             }
         }
     }
@@ -842,7 +852,9 @@ fn a_profile_change_reuses_the_tool_layers() {
 /// Whether the BuildKit step whose header contains `command` came from the cache (`#N CACHED`),
 /// from a plain progress log; `None` when no step runs it.
 fn cached(log: &str, command: &str) -> Option<bool> {
-    let header = log.lines().find(|line| line.starts_with('#') && line.contains(command))?;
+    let header = log
+        .lines()
+        .find(|line| line.starts_with('#') && line.contains(command))?;
     let step = header.split_whitespace().next()?;
     Some(log.lines().any(|line| line == format!("{step} CACHED")))
 }
