@@ -58,14 +58,18 @@ fn rebuild(
     change: Change,
     compiled: &mut Vec<String>,
 ) -> anyhow::Result<String> {
-    let dir = sh.create_temp_dir()?;
-    copy_tree(&project.root, dir.path()).context("copying the build context")?;
+    // A path never built before: Docker 20.10's BuildKit keeps the last context sent from a
+    // path and, when another tree is sent from it, can checksum identical files differently
+    // (xshell numbers its temporary directories from 0 in every run, of every project).
+    let temp = sh.create_temp_dir()?;
+    let dir = temp.path().join(format!("context-{}", nonce()));
+    copy_tree(&project.root, &dir).context("copying the build context")?;
     let package = project.package();
     let mut version = package.version.clone();
     match change {
         Change::Touch => {}
         Change::Source => {
-            let main = dir.path().join(&project.bin_source);
+            let main = dir.join(&project.bin_source);
             let mut source = fs::read_to_string(&main)
                 .with_context(|| format!("reading {}", project.bin_source.display()))?;
             source.push_str(&format!(
@@ -77,12 +81,12 @@ fn rebuild(
         Change::VersionBump => {
             // Build metadata, not a pre-release: `^0.3` of a path dependency still matches.
             version = format!("{}+check.{}", bump_patch(&package.version)?, nonce());
-            bump_version(sh, project, dir.path(), &version)?;
+            bump_version(sh, project, &dir, &version)?;
         }
     }
     let tag = format!("{}:check-cache", package.name);
     let result = (|| {
-        let log = builder.build(dir.path(), &tag)?;
+        let log = builder.build(&dir, &tag)?;
         *compiled = buildlog::compiled_crates(log.iter().map(String::as_str));
         let members = project.local_names();
         let verdict = judge(change, compiled, &package.name, &members).map_err(|message| {
