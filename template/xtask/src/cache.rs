@@ -92,7 +92,7 @@ fn rebuild(
         let members = project.local_names();
         let verdict = judge(change, compiled, &package.name, &members).map_err(|message| {
             let dependencies = compiled.iter().any(|name| !members.contains(name));
-            match change != Change::Touch && dependencies {
+            match change != Change::Touch && dependencies && !cache_emptied(compiled) {
                 true => anyhow::anyhow!("{message}{ADVICE}"),
                 false => anyhow::anyhow!(message),
             }
@@ -154,6 +154,15 @@ fn nonce() -> u128 {
         .map_or(0, |elapsed| elapsed.as_nanos())
 }
 
+/// cargo-auditable is installed before anything of the project is copied: when it compiles
+/// again, the engine lost its cache during the check, whatever the project does (another
+/// process's `docker builder prune` on a shared engine, say).
+fn cache_emptied(compiled: &[String]) -> bool {
+    compiled
+        .iter()
+        .any(|crate_name| crate_name == "cargo-auditable")
+}
+
 /// `package` is the binary's crate; `members` every path package (the workspace's, `[patch]`
 /// and excluded ones), which a change to the sources may recompile (a library the binary
 /// uses, say). Registry crates never may.
@@ -169,6 +178,14 @@ pub fn judge(
         .map(String::as_str)
         .filter(|crate_name| !members.iter().any(|member| member == crate_name))
         .collect();
+    if cache_emptied(compiled) {
+        return Err(format!(
+            "the {name} rebuild found the engine's build cache empty (even cargo-auditable, \
+             which no file of the project changes, compiled again): something emptied it \
+             during the check (`docker builder prune`, the engine's cache size limit); run the \
+             check again"
+        ));
+    }
     match change {
         Change::Touch if compiled.is_empty() => Ok("nothing compiled".to_owned()),
         Change::Touch => Err(format!(
@@ -225,6 +242,11 @@ mod tests {
             error.starts_with("a version bump recompiled 1 dependencies (serde)"),
             "{error}"
         );
+        let error = message(judged(
+            Change::Source,
+            &["cargo-auditable", "serde", "demo"],
+        ));
+        assert!(error.contains("build cache empty"), "{error}");
         let error = message(judged(Change::Source, &[]));
         assert!(error.contains("stale binary"), "{error}");
         let error = message(judged(Change::Source, &["core"]));

@@ -134,9 +134,14 @@ pub fn path_packages(lock: &str) -> anyhow::Result<Vec<(String, String)>> {
     Ok(packages)
 }
 
-/// Copies a project tree, leaving out build output and version control.
+/// Copies a project tree, leaving out build output and version control. The copy is what
+/// BuildKit sees as the same content: directories keep their permissions (git checkouts and
+/// tarballs have 775 ones, where a plain create gives 755) and symlinks stay symlinks, since
+/// a `COPY . .` layer's cache key has both.
 pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    fs::set_permissions(to, fs::metadata(from)?.permissions())
+        .with_context(|| format!("setting the permissions of {}", to.display()))?;
     for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;
         let name = entry.file_name();
@@ -144,8 +149,13 @@ pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
             continue;
         }
         let (source, destination) = (entry.path(), to.join(&name));
-        if entry.file_type()?.is_dir() {
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
             copy_tree(&source, &destination)?;
+        } else if kind.is_symlink() && cfg!(unix) {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(fs::read_link(&source)?, &destination)
+                .with_context(|| format!("copying the symlink {}", source.display()))?;
         } else {
             fs::copy(&source, &destination)
                 .with_context(|| format!("copying {}", source.display()))?;
@@ -165,6 +175,26 @@ mod tests {
                         [[package]]\r\nname = \"itoa\"\r\nversion = \"0.3.0\"\r\n\r\n\
                         [[package]]\r\nname = \"itoa\"\r\nversion = \"1.0.1\"\r\n\
                         source = \"registry+https://github.com/rust-lang/crates.io-index\"\r\n";
+
+    #[cfg(unix)]
+    #[test]
+    fn a_copied_tree_keeps_directory_modes_and_symlinks() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let base = std::env::temp_dir().join(format!("copy-tree-{}", std::process::id()));
+        let (from, to) = (base.join("from"), base.join("to"));
+        fs::create_dir_all(from.join("pkg/brew")).unwrap();
+        fs::write(from.join("pkg/brew/formula.rb"), "x").unwrap();
+        fs::set_permissions(from.join("pkg"), fs::Permissions::from_mode(0o775)).unwrap();
+        symlink("pkg/brew", from.join("Formula")).unwrap();
+        copy_tree(&from, &to).unwrap();
+        let mode = fs::metadata(to.join("pkg")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o775);
+        assert_eq!(
+            fs::read_link(to.join("Formula")).unwrap(),
+            Path::new("pkg/brew")
+        );
+        fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn bumps_the_patch_whatever_the_suffix() {
