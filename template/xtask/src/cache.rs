@@ -154,9 +154,9 @@ fn nonce() -> u128 {
         .map_or(0, |elapsed| elapsed.as_nanos())
 }
 
-/// cargo-auditable is installed before anything of the project is copied: when it compiles
-/// again, the engine lost its cache during the check, whatever the project does (another
-/// process's `docker builder prune` on a shared engine, say).
+/// cargo-auditable is installed in the Dockerfile's `tools` stage, which no file of the project
+/// changes: when it compiles again, the engine lost its cache during the check, whatever the
+/// project does (another process's `docker builder prune` on a shared engine, say).
 fn cache_emptied(compiled: &[String]) -> bool {
     compiled
         .iter()
