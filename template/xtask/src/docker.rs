@@ -1,6 +1,6 @@
 //! `cargo xtask docker`: build the image, smoke-test it, check its size budget, report.
 
-use std::time::Instant;
+use std::{path::PathBuf, time::Instant};
 
 use anyhow::{Context, bail};
 use xshell::Shell;
@@ -10,13 +10,21 @@ use crate::{
     buildlog::{self, EMULATION_HINT},
     cache::{self, Change},
     engine::{self, Builder, Engine},
-    flags,
+    flags, mounts,
     platform::Platform,
     project,
-    report::{Layer, Report},
+    report::{Layer, Mounts, Report},
     sccache,
     smoke::{self, Smoke},
 };
+
+/// `--cache-mounts`: where, which mounts, and what the restore and save steps build with.
+struct Carry {
+    dir: PathBuf,
+    ids: Vec<String>,
+    builder: String,
+    args: Vec<String>,
+}
 
 /// What the image of every platform is built with.
 struct Shared<'a> {
@@ -102,7 +110,23 @@ impl flags::Docker {
             }
             args.extend(secret.build_args(host_network));
         }
+        let carry = match &self.cache_mounts {
+            Some(dir) => Some(self.carry(&engine, &project, &dockerfile, dir)?),
+            None => None,
+        };
         remove_containers_on_ctrl_c();
+        // A restore that fails leaves the build cold, not failed: the report warns.
+        let mut restore_warning = None;
+        let mut carried = carry.as_ref().map(|carry| {
+            mounts::restore(&engine, &carry.builder, &carry.ids, &carry.dir, &carry.args)
+                .unwrap_or_else(|error| {
+                    restore_warning = Some(format!("cache mounts: {error:#}"));
+                    Mounts {
+                        dir: carry.dir.display().to_string(),
+                        ..Mounts::default()
+                    }
+                })
+        });
 
         // One platform at a time: an image store without containerd (Docker's classic one,
         // and buildx's --load) holds one platform per tag, and every platform is smoke-tested.
@@ -126,10 +150,30 @@ impl flags::Docker {
                 || !matches!(self.profile.as_deref(), Some("dev" | "test")),
             engine_arch: server.arch,
         };
-        let reports = targets
+        let mut reports = targets
             .into_iter()
             .map(|(platform, tag)| self.image(&shared, platform, &tag))
             .collect::<anyhow::Result<Vec<Report>>>()?;
+        if let (Some(carry), Some(carried)) = (&carry, &mut carried) {
+            let saved = mounts::save(
+                &engine,
+                &carry.builder,
+                &carry.ids,
+                &carry.dir,
+                &carry.args,
+                carried,
+            );
+            for report in &mut reports {
+                report.warnings.extend(restore_warning.clone());
+                if let Err(error) = &saved {
+                    report.errors.push(format!("cache mounts: {error:#}"));
+                    report.ok = false;
+                }
+            }
+        }
+        for report in &mut reports {
+            report.cache_mounts = carried.clone();
+        }
 
         if self.json {
             // One platform: its report, as always; several: one report per platform.
@@ -163,6 +207,53 @@ impl flags::Docker {
             );
         }
         Ok(())
+    }
+
+    /// `--cache-mounts DIR`: checked before any build; what the restore and save steps need.
+    fn carry(
+        &self,
+        engine: &Engine,
+        project: &project::Project,
+        dockerfile: &str,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<Carry> {
+        let ids = mounts::check(engine, dockerfile)?;
+        let dir = std::path::absolute(dir)?;
+        let root = &project.root;
+        if dir.starts_with(root) && !dir.starts_with(root.join("target")) {
+            bail!(
+                "--cache-mounts {}: a directory in the build context (this project), which \
+                 every build would send to the engine and `COPY . .` would copy; use one \
+                 outside it (CI: $RUNNER_TEMP/cache-mounts) or under target/",
+                dir.display()
+            );
+        }
+        let builder = self
+            .builder_image
+            .clone()
+            .or_else(|| mounts::default_builder(dockerfile))
+            .context(
+                "--cache-mounts: the Dockerfile names no default BUILDER_IMAGE: pass \
+                 --builder-image",
+            )?;
+        // The steps must reach the mounts of the builder the build uses (a buildx builder by
+        // name: --build-flag=--builder=NAME, or BUILDX_BUILDER, which they inherit).
+        let mut args = Vec::new();
+        let mut flags = self.build_flags.iter();
+        while let Some(flag) = flags.next() {
+            if flag == "--builder" {
+                args.push(flag.clone());
+                args.extend(flags.next().cloned());
+            } else if flag.starts_with("--builder=") {
+                args.push(flag.clone());
+            }
+        }
+        Ok(Carry {
+            dir,
+            ids,
+            builder,
+            args,
+        })
     }
 
     /// Builds, smoke-tests and size-checks the image of one platform (`None`: the engine's
@@ -302,6 +393,7 @@ impl flags::Docker {
             build_seconds,
             compiled: buildlog::compiled_crates(log.iter().map(String::as_str)),
             compile_cache,
+            cache_mounts: None,
             image_bytes: image.size(),
             budget_bytes,
             budget_checked,

@@ -651,6 +651,43 @@ impl Builder<'_> {
     }
 }
 
+impl Engine {
+    /// Builds a Dockerfile of the xtask's own (`text`, not the project's) with the context `dir`:
+    /// no tag, `args` before the context; returns the plain log (short: one step).
+    pub fn build_text(
+        &self,
+        text: &str,
+        dir: &Path,
+        args: &[String],
+    ) -> anyhow::Result<Vec<String>> {
+        let program = &self.program;
+        let scratch = self.sh.create_temp_dir()?;
+        let file = scratch.path().join("Dockerfile");
+        std::fs::write(&file, text)?;
+        let output = cmd!(
+            self.sh,
+            "{program} build --progress=plain --file {file} {args...} {dir}"
+        )
+        .env("DOCKER_BUILDKIT", "1")
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("running `{program} build`"))?;
+        let log: Vec<String> = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if !output.status.success() {
+            bail!(
+                "`{program} build` failed ({}){}",
+                output.status,
+                buildlog::first_errors(&log)
+            );
+        }
+        Ok(log)
+    }
+}
+
 // ---- containers ----
 
 /// Every container run gets these: what production should use, so the test proves it works.

@@ -33,6 +33,9 @@ options:
   --check-version-bump    with --check-cache, also rebuild with the package version bumped
                           (no dependency may compile)
   --budget SIZE           override [workspace.metadata.docker] size-budget, e.g. \"6 MB\"
+  --cache-mounts DIR      carry the build's cache mounts (every cargo target directory of the
+                          Dockerfile) between machines: fill the empty ones from DIR before the
+                          build, write them to DIR after it; for a CI cache to keep (Docker)
   --json                  print the report as JSON on stdout (build output goes to stderr)
   -h, --help              this help";
 
@@ -62,6 +65,8 @@ pub struct Docker {
     pub check_cache: bool,
     pub check_version_bump: bool,
     pub json: bool,
+    /// Where the build's cache mounts are restored from and saved to (`mounts`).
+    pub cache_mounts: Option<PathBuf>,
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command> {
@@ -106,12 +111,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
             Long("check-version-bump") => docker.check_version_bump = true,
             Long("no-cache") => docker.no_cache = true,
             Long("json") => docker.json = true,
+            Long("cache-mounts") => {
+                docker.cache_mounts = value(&mut parser, "cache-mounts")?.map(PathBuf::from)
+            }
             Short('h') | Long("help") => return Ok(Command::Help),
             other => bail!("{}", other.unexpected()),
         }
     }
     if docker.check_version_bump && !docker.check_cache {
         bail!("--check-version-bump needs --check-cache");
+    }
+    if docker.no_cache && docker.cache_mounts.is_some() {
+        bail!(
+            "--no-cache starts every cache mount empty (BuildKit), which --cache-mounts is there \
+             to avoid: use one or the other"
+        );
     }
     if let Some(tag) = &docker.tag {
         check_tag(tag).context("--tag")?;
@@ -372,6 +386,20 @@ mod tests {
 
     fn parse_str(line: &str) -> anyhow::Result<Command> {
         parse(line.split_whitespace().map(OsString::from))
+    }
+
+    #[test]
+    fn cache_mounts_take_a_directory_and_exclude_no_cache() {
+        let Command::Docker(docker) = parse_str("docker --cache-mounts .cache/mounts").unwrap()
+        else {
+            panic!("not docker")
+        };
+        assert_eq!(docker.cache_mounts, Some(PathBuf::from(".cache/mounts")));
+        let error = parse_str("docker --no-cache --cache-mounts m").unwrap_err();
+        assert!(
+            error.to_string().contains("use one or the other"),
+            "{error}"
+        );
     }
 
     #[test]

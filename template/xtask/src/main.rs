@@ -8,6 +8,7 @@ mod edit;
 mod elf;
 mod engine;
 mod flags;
+mod mounts;
 mod plan;
 mod platform;
 mod project;

@@ -6,6 +6,39 @@ use serde_json::{Value, json};
 
 use crate::{budget::format_size, sccache};
 
+/// `--cache-mounts DIR` (the `mounts` module): the build's cache mounts restored from DIR
+/// before it and saved to DIR after it, by cache id.
+#[derive(Debug, Clone, Default)]
+pub struct Mounts {
+    pub dir: String,
+    pub restored: Vec<String>,
+    /// Not empty on this engine already, so left as they were.
+    pub kept: Vec<String>,
+    pub restore_seconds: f64,
+    /// Empty mounts are not saved: the file DIR has for them (if any) stays.
+    pub saved: Vec<String>,
+    pub saved_bytes: u64,
+    pub save_seconds: f64,
+}
+
+impl Mounts {
+    pub fn summary(&self) -> String {
+        let restored = match (self.restored.len(), self.kept.len()) {
+            (0, 0) => "nothing to restore".to_owned(),
+            (restored, 0) => format!("restored {restored}"),
+            (restored, kept) => format!("restored {restored}, kept {kept} (not empty here)"),
+        };
+        format!(
+            "{restored} from {} ({:.1} s); saved {}, {} ({:.1} s)",
+            self.dir,
+            self.restore_seconds,
+            self.saved.len(),
+            format_size(self.saved_bytes),
+            self.save_seconds
+        )
+    }
+}
+
 #[derive(Debug)]
 pub struct Report {
     pub ok: bool,
@@ -28,6 +61,8 @@ pub struct Report {
     pub compiled: Vec<String>,
     /// What sccache did (`None`: no SCCACHE_* set, or no step compiled).
     pub compile_cache: Option<sccache::Stats>,
+    /// `--cache-mounts`: what was restored before the build and saved after it.
+    pub cache_mounts: Option<Mounts>,
     pub image_bytes: u64,
     pub budget_bytes: u64,
     /// False when the size was not judged (`--profile dev` or `test` without `--budget`).
@@ -123,6 +158,15 @@ impl Report {
                 "misses": stats.misses,
                 "backend": stats.backend,
             })),
+            "cache_mounts": self.cache_mounts.as_ref().map(|mounts| json!({
+                "dir": mounts.dir,
+                "restored": mounts.restored,
+                "kept": mounts.kept,
+                "restore_seconds": mounts.restore_seconds,
+                "saved": mounts.saved,
+                "saved_bytes": mounts.saved_bytes,
+                "save_seconds": mounts.save_seconds,
+            })),
             "image_bytes": self.image_bytes,
             "budget_bytes": self.budget_bytes,
             "budget_checked": self.budget_checked,
@@ -188,6 +232,9 @@ impl Report {
         if let Some(stats) = &self.compile_cache {
             let _ = writeln!(out, "sccache  {}", stats.summary());
         }
+        if let Some(mounts) = &self.cache_mounts {
+            let _ = writeln!(out, "mounts   {}", mounts.summary());
+        }
         for (label, checks) in [("smoke", &self.steps), ("cache", &self.cache_checks)] {
             for (index, check) in checks.iter().enumerate() {
                 let label = if index == 0 { label } else { "" };
@@ -239,6 +286,15 @@ mod tests {
                 not_cacheable: 14,
                 backend: "redis".into(),
             }),
+            cache_mounts: Some(Mounts {
+                dir: ".cache/mounts".into(),
+                restored: vec!["demo-target".into(), "demo-tools".into()],
+                kept: vec!["demo-planner".into()],
+                restore_seconds: 2.61,
+                saved: vec!["demo-target".into()],
+                saved_bytes: 313_159_680,
+                save_seconds: 3.44,
+            }),
             image_bytes: 3_475_959,
             budget_bytes: 3_000_000,
             budget_checked: true,
@@ -286,6 +342,7 @@ binary   demo (3.25 MB)
 sbom     97 crates
 build    12.3 s (profile container, 1 crate compiled)
 sccache  95 hits, 2 misses (98% hits), 14 not cacheable, backend redis
+mounts   restored 2, kept 1 (not empty here) from .cache/mounts (2.6 s); saved 1, 313.16 MB (3.4 s)
 smoke    ok   version      demo 0.1.0 (0.4 s)
          FAIL stop         took 10.2 s (10.2 s)
 cache    ok   source       1 crate compiled (demo) (4.6 s)
@@ -316,7 +373,16 @@ FAILED
             json!({"hits": 95, "misses": 2, "backend": "redis"})
         );
         assert_eq!(json["warnings"][0], "sccache: only 2% ...");
-        assert_eq!(json.as_object().unwrap().len(), 23);
+        assert_eq!(json["cache_mounts"]["restored"][1], "demo-tools");
+        assert_eq!(json["cache_mounts"]["kept"][0], "demo-planner");
+        assert_eq!(json["cache_mounts"]["saved_bytes"], 313_159_680);
+        assert_eq!(json.as_object().unwrap().len(), 24);
+        let without = Report {
+            cache_mounts: None,
+            ..report()
+        };
+        assert_eq!(without.json()["cache_mounts"], Value::Null);
+        assert!(!without.human().contains("mounts"));
     }
 
     #[test]

@@ -558,8 +558,15 @@ impl<'a> Docker<'a> {
             let (cold, _) = fresh("cold", false)?;
             let fill = fresh("fill", true)?;
             let warm = fresh("warm", true)?;
+            // `--cache-mounts`: a first machine saves the mounts; then fresh machines (the
+            // engine's build cache emptied) restore them, as a CI cache would hand them over.
+            let mounts = dir.join("mounts");
+            let carried = |name: &str| self.carried(&context, &mounts, &builder, &settings, name);
+            let mounts_first = carried("mounts-first")?;
+            let mounts_full = carried("mounts-full")?;
             self.add_dependency(&context)?;
             let add = fresh("add", true)?;
+            let mounts_add = carried("mounts-add")?;
             Ok(report::Sccache {
                 builder: builder.clone(),
                 backend: format!("Redis ({redis})"),
@@ -567,10 +574,68 @@ impl<'a> Docker<'a> {
                 fill,
                 warm,
                 add,
+                mounts_first,
+                mounts_full,
+                mounts_add,
             })
         })();
         self.remove_images(&tag, &images);
         result
+    }
+
+    /// The project's own `cargo xtask docker --cache-mounts DIR` with the shared sccache
+    /// (`settings`) on a fresh machine: the engine's build cache emptied first, DIR kept.
+    fn carried(
+        &self,
+        project: &Path,
+        dir: &Path,
+        builder: &str,
+        settings: &[(String, String)],
+        name: &str,
+    ) -> anyhow::Result<report::Carried> {
+        self.prune()?;
+        let tag = format!("{TAG_PREFIX}/sccache-mounts:latest");
+        let program = &self.engine.program;
+        let _in_project = self.sh.push_dir(project);
+        let mut command = cmd!(
+            self.sh,
+            "cargo xtask docker --json --tag {tag} --builder-image {builder} --cache-mounts {dir}"
+        )
+        .env("DOCKER", program)
+        .env("DOCKER_BUILDKIT", "1")
+        .ignore_status()
+        .quiet();
+        for (key, value) in settings {
+            command = command.env(key, value);
+        }
+        eprintln!(
+            "{name}: cargo xtask docker --cache-mounts {}",
+            dir.display()
+        );
+        let output = command.output().context("running cargo xtask docker")?;
+        let log_path = self.logs.join(format!("sccache-{name}.log"));
+        fs::write(&log_path, &output.stderr)?;
+        self.engine.remove_image(&tag);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let carried = report::parse_carried(&stdout).with_context(|| {
+            format!(
+                "{name}: cargo xtask docker exited with {} (full log: {})",
+                output.status,
+                log_path.display()
+            )
+        })?;
+        eprintln!(
+            "{name}: restore {:.1} s + build {:.1} s, {} crates compiled, sccache: {}; save {:.1} s",
+            carried.restore_seconds,
+            carried.build.seconds - carried.restore_seconds,
+            carried.build.compiled.len(),
+            carried
+                .stats
+                .as_ref()
+                .map_or("none".to_owned(), sccache::Stats::summary),
+            carried.save_seconds
+        );
+        Ok(carried)
     }
 
     /// Adds one small crate to the project (edit.rs) and locks it with the host's cargo:

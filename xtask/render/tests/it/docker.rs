@@ -552,9 +552,30 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     let e2e = E2e::render("cli", "e2e-cli");
     let (project, name, tag) = (&e2e.project, &e2e.name, &e2e.tag);
 
-    let (output, report) = docker_step("e2e-cli", &e2e, &[]);
+    // The first build saves its cache mounts (every cargo target directory of the Dockerfile),
+    // as a CI job hands them to the next runner.
+    let saved = tempfile::tempdir().unwrap();
+    let mounts_dir = saved.path().join("mounts");
+    let mounts_arg = mounts_dir.to_str().unwrap();
+    let (output, report) = docker_step("e2e-cli", &e2e, &["--cache-mounts", mounts_arg]);
     assert!(output.status.success());
     assert_good_report(&report, name, "cli");
+    let mut ids = [
+        format!("{name}-planner"),
+        format!("{name}-target"),
+        format!("{name}-tools"),
+    ];
+    ids.sort();
+    let mut saved_ids = names(&report["cache_mounts"]["saved"]);
+    saved_ids.sort();
+    assert_eq!(saved_ids, ids, "{:#}", report["cache_mounts"]);
+    assert_eq!(names(&report["cache_mounts"]["restored"]), [] as [&str; 0]);
+    for id in &ids {
+        let bytes = fs::metadata(mounts_dir.join(format!("{id}.tar")))
+            .map(|meta| meta.len())
+            .unwrap_or(0);
+        assert!(bytes > 100_000, "{id}.tar holds {bytes} B");
+    }
     let first_image = report["image_id"].as_str().unwrap().to_owned();
     assert_eq!(
         step_names(&report),
@@ -604,7 +625,8 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     assert_eq!(leftover_containers(&e2e.engine), "");
 
     // Adding a dependency (one the lock does not have yet) rebuilds the dependency layer from
-    // the cache mount: only the new crate and the project's own compile, and the result runs.
+    // the cache mount, restored from the files the first build saved: only the new crate and
+    // the project's own compile, and the result runs.
     let uses_fastrand = source.replacen(
         "#[tokio::main]",
         "fn seven() -> u32 {\n    fastrand::Rng::with_seed(42).u32(7..8)\n}\n\n#[tokio::main]",
@@ -638,11 +660,37 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
         "cargo metadata (locks the new dependency)",
         || support::cargo(&project.path, &["metadata", "--format-version", "1"]).map(drop),
     );
+    // A fresh runner: the engine has none of the project's cache mounts (a `--no-cache` build
+    // that mounts them leaves each one new and empty), and --cache-mounts fills them again.
+    let forget: String = ids
+        .iter()
+        .map(|id| format!("--mount=type=cache,id={id},target=/m/{id} "))
+        .collect();
+    step("e2e-cli", "forget the project's cache mounts", || {
+        let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
+        let builder = env::var("RUST_ALPINE_BUILDER_IMAGE")
+            .unwrap_or_else(|_| "rust:1.96-bookworm".to_owned());
+        e2e.engine
+            .build_text(
+                &format!("FROM {builder}\nRUN {forget}true\n"),
+                dir.path(),
+                &["--no-cache".to_owned()],
+            )
+            .map(drop)
+            .map_err(|error| format!("{error:#}"))
+    });
     let output = step("e2e-cli", "cargo xtask docker (a new dependency)", || {
-        Ok(xtask_docker(&e2e, &[]))
+        Ok(xtask_docker(&e2e, &["--cache-mounts", mounts_arg]))
     });
     let report = parse_report(&output);
     assert!(output.status.success(), "{report:#}");
+    let mut restored = names(&report["cache_mounts"]["restored"]);
+    restored.sort();
+    assert_eq!(
+        restored, ids,
+        "the forgotten mounts must all be empty and restored: {:#}",
+        report["cache_mounts"]
+    );
     let mut compiled = names(&report["compiled"]);
     compiled.sort();
     compiled.dedup();
