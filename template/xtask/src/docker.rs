@@ -88,6 +88,10 @@ impl flags::Docker {
         {
             check_profile_defined(&sh, profile)?;
         }
+        let mounts_dir = match &self.cache_mounts {
+            Some(dir) => Some(mounts_dir(dir, &project.root)?),
+            None => None,
+        };
         let engine = Engine::choose(self.engine.clone())?;
         let server = engine.check()?;
         // Opt-in: with SCCACHE_* set, every compile of the build runs under sccache.
@@ -110,8 +114,8 @@ impl flags::Docker {
             }
             args.extend(secret.build_args(host_network));
         }
-        let carry = match &self.cache_mounts {
-            Some(dir) => Some(self.carry(&engine, &project, &dockerfile, dir)?),
+        let carry = match mounts_dir {
+            Some(dir) => Some(self.carry(&engine, &dockerfile, dir)?),
             None => None,
         };
         remove_containers_on_ctrl_c();
@@ -210,24 +214,8 @@ impl flags::Docker {
     }
 
     /// `--cache-mounts DIR`: checked before any build; what the restore and save steps need.
-    fn carry(
-        &self,
-        engine: &Engine,
-        project: &project::Project,
-        dockerfile: &str,
-        dir: &std::path::Path,
-    ) -> anyhow::Result<Carry> {
+    fn carry(&self, engine: &Engine, dockerfile: &str, dir: PathBuf) -> anyhow::Result<Carry> {
         let ids = mounts::check(engine, dockerfile)?;
-        let dir = std::path::absolute(dir)?;
-        let root = &project.root;
-        if dir.starts_with(root) && !dir.starts_with(root.join("target")) {
-            bail!(
-                "--cache-mounts {}: a directory in the build context (this project), which \
-                 every build would send to the engine and `COPY . .` would copy; use one \
-                 outside it (CI: $RUNNER_TEMP/cache-mounts) or under target/",
-                dir.display()
-            );
-        }
         let builder = self
             .builder_image
             .clone()
@@ -452,6 +440,30 @@ impl flags::Docker {
         args.extend(self.build_flags.iter().cloned());
         Ok(args)
     }
+}
+
+/// `--cache-mounts DIR`, absolute; refused inside the build context but for target/ (which
+/// .dockerignore leaves out).
+fn mounts_dir(dir: &std::path::Path, root: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let dir = std::path::absolute(dir)?;
+    // Compared through symlinks (cargo gives the root's real path): the deepest part of DIR
+    // that exists, resolved, and the rest as it is.
+    let real = dir
+        .ancestors()
+        .find_map(|known| {
+            let rest = dir.strip_prefix(known).ok()?;
+            Some(known.canonicalize().ok()?.join(rest))
+        })
+        .unwrap_or_else(|| dir.clone());
+    if real.starts_with(root) && !real.starts_with(root.join("target")) {
+        bail!(
+            "--cache-mounts: the directory must lie outside the build context (this project), \
+             which every build sends to the engine and `COPY . .` copies, or under target/: \
+             {} (CI: $RUNNER_TEMP/cache-mounts)",
+            dir.display()
+        );
+    }
+    Ok(dir)
 }
 
 /// Checks that the Dockerfile is this template's (`cargo generate --init` skips a Dockerfile the

@@ -1298,6 +1298,16 @@ fn bad_inputs_fail_before_the_engine_is_asked() {
             "docker --context ci",
             "error: engine \"docker --context ci\" is a program with arguments",
         ),
+        (
+            &["--cache-mounts", "cache/mounts"],
+            "/nonexistent/docker",
+            "error: --cache-mounts: the directory must lie outside the build context",
+        ),
+        (
+            &["--no-cache", "--cache-mounts", "/tmp/mounts"],
+            "/nonexistent/docker",
+            "error: --no-cache starts every cache mount empty (BuildKit)",
+        ),
     ] {
         let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
             .args(["xtask", "docker"])
