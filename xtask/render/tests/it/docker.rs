@@ -1059,7 +1059,11 @@ fn a_profile_change_reuses_the_tool_layers() {
     // and this test must not depend on another test having built it.
     let tools = Builder {
         engine: &e2e.engine,
-        args: [shared.clone(), vec!["--target".to_owned(), "tools".to_owned()]].concat(),
+        args: [
+            shared.clone(),
+            vec!["--target".to_owned(), "tools".to_owned()],
+        ]
+        .concat(),
     };
     step("e2e-profile", "the tools stage", || {
         tools
