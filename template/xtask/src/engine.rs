@@ -641,14 +641,20 @@ impl Builder<'_> {
         }
         let status = child.wait()?;
         if !status.success() {
-            bail!(
-                "`{program} build` failed ({status}){}{}",
-                buildlog::first_errors(&log),
-                buildlog::build_hint(&log.join("\n"))
-            );
+            return Err(build_failed(program, status, &log));
         }
         Ok(log)
     }
+}
+
+/// A failed `build`: its status, the first errors of its log, and a hint for the failures
+/// people hit most.
+fn build_failed(program: &str, status: std::process::ExitStatus, log: &[String]) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`{program} build` failed ({status}){}{}",
+        buildlog::first_errors(log),
+        buildlog::build_hint(&log.join("\n"))
+    )
 }
 
 impl Engine {
@@ -678,11 +684,7 @@ impl Engine {
             .map(str::to_owned)
             .collect();
         if !output.status.success() {
-            bail!(
-                "`{program} build` failed ({}){}",
-                output.status,
-                buildlog::first_errors(&log)
-            );
+            return Err(build_failed(program, output.status, &log));
         }
         Ok(log)
     }
