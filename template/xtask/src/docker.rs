@@ -1,6 +1,6 @@
 //! `cargo xtask docker`: build the image, smoke-test it, check its size budget, report.
 
-use std::{path::PathBuf, time::Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use xshell::Shell;
@@ -13,18 +13,10 @@ use crate::{
     flags, mounts,
     platform::Platform,
     project,
-    report::{Layer, Mounts, Report},
+    report::{Layer, Report},
     sccache,
     smoke::{self, Smoke},
 };
-
-/// `--cache-mounts`: where, which mounts, and what the restore and save steps build with.
-struct Carry {
-    dir: PathBuf,
-    ids: Vec<String>,
-    builder: String,
-    args: Vec<String>,
-}
 
 /// What the image of every platform is built with.
 struct Shared<'a> {
@@ -89,7 +81,7 @@ impl flags::Docker {
             check_profile_defined(&sh, profile)?;
         }
         let mounts_dir = match &self.cache_mounts {
-            Some(dir) => Some(mounts_dir(dir, &project.root)?),
+            Some(dir) => Some(mounts::checked_dir(dir, &project.root)?),
             None => None,
         };
         let engine = Engine::choose(self.engine.clone())?;
@@ -115,22 +107,17 @@ impl flags::Docker {
             args.extend(secret.build_args(host_network));
         }
         let carry = match mounts_dir {
-            Some(dir) => Some(self.carry(&engine, &dockerfile, dir)?),
+            Some(dir) => Some(mounts::Carry::new(
+                &engine,
+                &dockerfile,
+                dir,
+                self.builder_image.as_deref(),
+                &self.build_flags,
+            )?),
             None => None,
         };
         remove_containers_on_ctrl_c();
-        // A restore that fails leaves the build cold, not failed: the report warns.
-        let mut restore_warning = None;
-        let mut carried = carry.as_ref().map(|carry| {
-            mounts::restore(&engine, &carry.builder, &carry.ids, &carry.dir, &carry.args)
-                .unwrap_or_else(|error| {
-                    restore_warning = Some(format!("cache mounts: {error:#}"));
-                    Mounts {
-                        dir: carry.dir.display().to_string(),
-                        ..Mounts::default()
-                    }
-                })
-        });
+        let restored = carry.as_ref().map(|carry| carry.restore(&engine));
 
         // One platform at a time: an image store without containerd (Docker's classic one,
         // and buildx's --load) holds one platform per tag, and every platform is smoke-tested.
@@ -158,25 +145,16 @@ impl flags::Docker {
             .into_iter()
             .map(|(platform, tag)| self.image(&shared, platform, &tag))
             .collect::<anyhow::Result<Vec<Report>>>()?;
-        if let (Some(carry), Some(carried)) = (&carry, &mut carried) {
-            let saved = mounts::save(
-                &engine,
-                &carry.builder,
-                &carry.ids,
-                &carry.dir,
-                &carry.args,
-                carried,
-            );
+        if let (Some(carry), Some((mut carried, warning))) = (carry, restored) {
+            let saved = carry.save(&engine, &mut carried);
             for report in &mut reports {
-                report.warnings.extend(restore_warning.clone());
+                report.warnings.extend(warning.clone());
                 if let Err(error) = &saved {
                     report.errors.push(format!("cache mounts: {error:#}"));
                     report.ok = false;
                 }
+                report.cache_mounts = Some(carried.clone());
             }
-        }
-        for report in &mut reports {
-            report.cache_mounts = carried.clone();
         }
 
         if self.json {
@@ -211,37 +189,6 @@ impl flags::Docker {
             );
         }
         Ok(())
-    }
-
-    /// `--cache-mounts DIR`: checked before any build; what the restore and save steps need.
-    fn carry(&self, engine: &Engine, dockerfile: &str, dir: PathBuf) -> anyhow::Result<Carry> {
-        let ids = mounts::check(engine, dockerfile)?;
-        let builder = self
-            .builder_image
-            .clone()
-            .or_else(|| mounts::default_builder(dockerfile))
-            .context(
-                "--cache-mounts: the Dockerfile names no default BUILDER_IMAGE: pass \
-                 --builder-image",
-            )?;
-        // The steps must reach the mounts of the builder the build uses (a buildx builder by
-        // name: --build-flag=--builder=NAME, or BUILDX_BUILDER, which they inherit).
-        let mut args = Vec::new();
-        let mut flags = self.build_flags.iter();
-        while let Some(flag) = flags.next() {
-            if flag == "--builder" {
-                args.push(flag.clone());
-                args.extend(flags.next().cloned());
-            } else if flag.starts_with("--builder=") {
-                args.push(flag.clone());
-            }
-        }
-        Ok(Carry {
-            dir,
-            ids,
-            builder,
-            args,
-        })
     }
 
     /// Builds, smoke-tests and size-checks the image of one platform (`None`: the engine's
@@ -440,30 +387,6 @@ impl flags::Docker {
         args.extend(self.build_flags.iter().cloned());
         Ok(args)
     }
-}
-
-/// `--cache-mounts DIR`, absolute; refused inside the build context but for target/ (which
-/// .dockerignore leaves out).
-fn mounts_dir(dir: &std::path::Path, root: &std::path::Path) -> anyhow::Result<PathBuf> {
-    let dir = std::path::absolute(dir)?;
-    // Compared through symlinks (cargo gives the root's real path): the deepest part of DIR
-    // that exists, resolved, and the rest as it is.
-    let real = dir
-        .ancestors()
-        .find_map(|known| {
-            let rest = dir.strip_prefix(known).ok()?;
-            Some(known.canonicalize().ok()?.join(rest))
-        })
-        .unwrap_or_else(|| dir.clone());
-    if real.starts_with(root) && !real.starts_with(root.join("target")) {
-        bail!(
-            "--cache-mounts: the directory must lie outside the build context (this project), \
-             which every build sends to the engine and `COPY . .` copies, or under target/: \
-             {} (CI: $RUNNER_TEMP/cache-mounts)",
-            dir.display()
-        );
-    }
-    Ok(dir)
 }
 
 /// Checks that the Dockerfile is this template's (`cargo generate --init` skips a Dockerfile the

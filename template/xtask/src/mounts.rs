@@ -11,7 +11,7 @@
 
 use std::{
     fs,
-    path::Path,
+    path::{Path, PathBuf},
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -146,99 +146,162 @@ fn nonce() -> u128 {
         .map_or(0, |time| time.as_nanos())
 }
 
-/// Checked before any build: the engine can do it, and the Dockerfile has mounts.
-pub fn check(engine: &Engine, dockerfile: &str) -> anyhow::Result<Vec<String>> {
-    if engine.flavor == Flavor::Podman {
+/// `--cache-mounts DIR`, absolute; refused inside the build context (`root`) but for target/
+/// (which .dockerignore leaves out). Checked before the engine is asked anything.
+pub fn checked_dir(dir: &Path, root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = std::path::absolute(dir)?;
+    // Compared through symlinks (cargo gives the root's real path): the deepest part of DIR
+    // that exists, resolved, and the rest as it is.
+    let real = dir
+        .ancestors()
+        .find_map(|known| {
+            let rest = dir.strip_prefix(known).ok()?;
+            Some(known.canonicalize().ok()?.join(rest))
+        })
+        .unwrap_or_else(|| dir.clone());
+    if real.starts_with(root) && !real.starts_with(root.join("target")) {
         bail!(
-            "--cache-mounts needs Docker's BuildKit (it exports the mounts with `build \
-             --output`); podman keeps its cache mounts on the host: drop --cache-mounts there"
+            "--cache-mounts: the directory must lie outside the build context (this project), \
+             which every build sends to the engine and `COPY . .` copies, or under target/: \
+             {} (CI: $RUNNER_TEMP/cache-mounts)",
+            dir.display()
         );
     }
-    let ids = cache_ids(dockerfile);
-    if ids.is_empty() {
-        bail!(
-            "--cache-mounts: the Dockerfile has no `RUN --mount=type=cache` with a fixed id, so \
-             there is nothing to carry"
-        );
-    }
-    Ok(ids)
+    Ok(dir)
 }
 
-/// Fills each of `ids` that is empty on this engine from `dir`, before the build.
-pub fn restore(
-    engine: &Engine,
-    builder: &str,
-    ids: &[String],
-    dir: &Path,
-    args: &[String],
-) -> anyhow::Result<Mounts> {
-    let started = Instant::now();
-    let mut mounts = Mounts {
-        dir: dir.display().to_string(),
-        ..Mounts::default()
-    };
-    let saved = ids.iter().any(|id| dir.join(file_name(id)).is_file());
-    if saved {
-        let log = engine
-            .build_text(&restore_dockerfile(builder, ids, nonce()), dir, args)
-            .with_context(|| {
-                format!(
-                    "restoring the cache mounts from {} (a damaged file? delete it and build \
-                     again: the build then starts cold)",
-                    dir.display()
-                )
-            })?;
-        for (status, id) in marks(&log, ids) {
-            match status {
-                "restored" => mounts.restored.push(id.to_owned()),
-                "kept" => mounts.kept.push(id.to_owned()),
-                _ => {}
-            }
-        }
-    }
-    mounts.restore_seconds = started.elapsed().as_secs_f64();
-    Ok(mounts)
+/// `--cache-mounts DIR`: where, which mounts, and what the restore and save steps build with.
+pub struct Carry {
+    dir: PathBuf,
+    ids: Vec<String>,
+    builder: String,
+    /// The build's `--builder` flags: the steps must reach the mounts of the builder the build
+    /// uses (a buildx builder by name; `BUILDX_BUILDER` they inherit).
+    args: Vec<String>,
 }
 
-/// Writes each of `ids` that is not empty to `dir` (replacing its file there), after the build.
-pub fn save(
-    engine: &Engine,
-    builder: &str,
-    ids: &[String],
-    dir: &Path,
-    args: &[String],
-    mounts: &mut Mounts,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    // The export lands beside the files it replaces (same file system: each is renamed in).
-    let out = dir.join(format!(".saving-{}", std::process::id()));
-    let context = dir.join(format!(".context-{}", std::process::id()));
-    fs::create_dir_all(&context)?;
-    let mut all = args.to_vec();
-    all.push(format!("--output=type=local,dest={}", out.display()));
-    let result = engine.build_text(&save_dockerfile(builder, ids, nonce()), &context, &all);
-    let _ = fs::remove_dir(&context);
-    let outcome = (|| {
-        let log = result?;
-        for (status, id) in marks(&log, ids) {
-            if status != "saved" {
-                continue;
-            }
-            let name = file_name(id);
-            let file = out.join(&name);
-            mounts.saved_bytes += fs::metadata(&file)
-                .with_context(|| format!("the export has no {name}"))?
-                .len();
-            fs::rename(&file, dir.join(&name))
-                .with_context(|| format!("moving {name} into {}", dir.display()))?;
-            mounts.saved.push(id.to_owned());
+impl Carry {
+    /// Checked before any build: the engine can do it, the Dockerfile has mounts, and a builder
+    /// image is known (`builder_image`, else the Dockerfile's default).
+    pub fn new(
+        engine: &Engine,
+        dockerfile: &str,
+        dir: PathBuf,
+        builder_image: Option<&str>,
+        build_flags: &[String],
+    ) -> anyhow::Result<Carry> {
+        if engine.flavor == Flavor::Podman {
+            bail!(
+                "--cache-mounts needs Docker's BuildKit (it exports the mounts with `build \
+                 --output`); podman keeps its cache mounts on the host: drop --cache-mounts there"
+            );
         }
-        anyhow::Ok(())
-    })();
-    let _ = fs::remove_dir_all(&out);
-    mounts.save_seconds = started.elapsed().as_secs_f64();
-    outcome.with_context(|| format!("saving the cache mounts to {}", dir.display()))
+        let ids = cache_ids(dockerfile);
+        if ids.is_empty() {
+            bail!(
+                "--cache-mounts: the Dockerfile has no `RUN --mount=type=cache` with a fixed id, \
+                 so there is nothing to carry"
+            );
+        }
+        let builder = builder_image
+            .map(str::to_owned)
+            .or_else(|| default_builder(dockerfile))
+            .context(
+                "--cache-mounts: the Dockerfile names no default BUILDER_IMAGE: pass \
+                 --builder-image",
+            )?;
+        let mut args = Vec::new();
+        let mut flags = build_flags.iter();
+        while let Some(flag) = flags.next() {
+            if flag == "--builder" {
+                args.push(flag.clone());
+                args.extend(flags.next().cloned());
+            } else if flag.starts_with("--builder=") {
+                args.push(flag.clone());
+            }
+        }
+        Ok(Carry {
+            dir,
+            ids,
+            builder,
+            args,
+        })
+    }
+
+    /// Fills each mount that is empty on this engine from DIR, before the build. A restore
+    /// that fails leaves the build cold, not failed: the outcome then restored nothing, and the
+    /// warning to report comes beside it.
+    pub fn restore(&self, engine: &Engine) -> (Mounts, Option<String>) {
+        let started = Instant::now();
+        let mut mounts = Mounts {
+            dir: self.dir.display().to_string(),
+            ..Mounts::default()
+        };
+        let mut warning = None;
+        if self
+            .ids
+            .iter()
+            .any(|id| self.dir.join(file_name(id)).is_file())
+        {
+            let text = restore_dockerfile(&self.builder, &self.ids, nonce());
+            match engine.build_text(&text, &self.dir, &self.args) {
+                Ok(log) => {
+                    for (status, id) in marks(&log, &self.ids) {
+                        match status {
+                            "restored" => mounts.restored.push(id.to_owned()),
+                            "kept" => mounts.kept.push(id.to_owned()),
+                            _ => {}
+                        }
+                    }
+                }
+                Err(error) => {
+                    warning = Some(format!(
+                        "cache mounts: restoring them from {} (a damaged file? delete it and \
+                         build again: the build then starts cold): {error:#}",
+                        self.dir.display()
+                    ))
+                }
+            }
+        }
+        mounts.restore_seconds = started.elapsed().as_secs_f64();
+        (mounts, warning)
+    }
+
+    /// Writes each mount that is not empty to DIR (replacing its file there), after the build.
+    pub fn save(&self, engine: &Engine, mounts: &mut Mounts) -> anyhow::Result<()> {
+        let (dir, ids) = (&self.dir, &self.ids);
+        let started = Instant::now();
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // The export lands beside the files it replaces (same file system: each is renamed in).
+        let out = dir.join(format!(".saving-{}", std::process::id()));
+        let context = dir.join(format!(".context-{}", std::process::id()));
+        fs::create_dir_all(&context)?;
+        let mut args = self.args.clone();
+        args.push(format!("--output=type=local,dest={}", out.display()));
+        let text = save_dockerfile(&self.builder, ids, nonce());
+        let result = engine.build_text(&text, &context, &args);
+        let _ = fs::remove_dir(&context);
+        let outcome = (|| {
+            let log = result?;
+            for (status, id) in marks(&log, ids) {
+                if status != "saved" {
+                    continue;
+                }
+                let name = file_name(id);
+                let file = out.join(&name);
+                mounts.saved_bytes += fs::metadata(&file)
+                    .with_context(|| format!("the export has no {name}"))?
+                    .len();
+                fs::rename(&file, dir.join(&name))
+                    .with_context(|| format!("moving {name} into {}", dir.display()))?;
+                mounts.saved.push(id.to_owned());
+            }
+            anyhow::Ok(())
+        })();
+        let _ = fs::remove_dir_all(&out);
+        mounts.save_seconds = started.elapsed().as_secs_f64();
+        outcome.with_context(|| format!("saving the cache mounts to {}", dir.display()))
+    }
 }
 
 #[cfg(test)]
