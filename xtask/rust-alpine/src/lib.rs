@@ -1,0 +1,62 @@
+//! rust-alpine: tiny static musl images for Rust projects. A project's `xtask/` calls [`main`]
+//! (or [`run`] with its own arguments); the image build runs the same commands through the
+//! `rust-alpine` binary. The modules below the commands are public for the repository's own
+//! tests and bench only: they are not part of the semver surface.
+
+#[doc(hidden)]
+pub mod budget;
+#[doc(hidden)]
+pub mod buildlog;
+mod cache;
+mod docker;
+#[doc(hidden)]
+pub mod edit;
+mod elf;
+#[doc(hidden)]
+pub mod engine;
+mod flags;
+mod mounts;
+mod plan;
+mod platform;
+mod project;
+mod report;
+mod sbom;
+#[doc(hidden)]
+pub mod sccache;
+mod smoke;
+
+use std::process::ExitCode;
+
+/// Runs the command named by the process's arguments (`cargo xtask docker ...`), prints any
+/// error, and returns the exit code: what a project's `xtask/src/main.rs` hands over to.
+pub fn main() -> ExitCode {
+    run(std::env::args_os().skip(1))
+}
+
+/// Runs one command from its arguments (without the program name); see [`main`].
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let flags = match flags::parse(args) {
+        Ok(flags) => flags,
+        Err(error) => {
+            eprintln!("error: {error:#}\n\n{}", flags::HELP);
+            return ExitCode::from(2);
+        }
+    };
+    let result = match flags {
+        flags::Command::Help => {
+            println!("{}", flags::HELP);
+            Ok(())
+        }
+        flags::Command::Docker(docker) => docker.run(),
+        flags::Command::Plan { src, out } => {
+            anyhow::Context::context(plan::run(&src, &out), "cargo xtask plan")
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
