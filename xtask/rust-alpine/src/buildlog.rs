@@ -75,9 +75,9 @@ pub fn build_hint(log: &str) -> String {
              `cargo build`) on the host and commit Cargo.lock",
         ),
         (
-            // main.rs: a failed plan prints "error: cargo xtask plan: <why>".
-            "error: cargo xtask plan:",
-            "the Dockerfile's planner (`cargo xtask plan`) refused the project: its error above \
+            // lib.rs: a failed plan prints "error: rust-alpine plan: <why>".
+            "error: rust-alpine plan:",
+            "the Dockerfile's planner (`rust-alpine plan`) refused the project: its error above \
              names the setting or file to fix; run `cargo xtask plan . /tmp/plan` to see it \
              without Docker",
         ),

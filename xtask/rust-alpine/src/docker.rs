@@ -16,6 +16,7 @@ use crate::{
     report::{Layer, Report},
     sccache,
     smoke::{self, Smoke},
+    tool,
 };
 
 /// What the image of every platform is built with.
@@ -96,15 +97,33 @@ impl flags::Docker {
             ),
         };
         let mut args = self.build_args(&engine, &project, &runtime)?;
+        let index = tool::index(&sh, &project.root)?;
+        let mut host_network = false;
+        if let Some(index) = &index {
+            args.push("--build-arg".to_owned());
+            args.push(format!("RUST_ALPINE_INDEX={index}"));
+            if tool::is_loopback(index) {
+                eprintln!(
+                    "note: rust-alpine {} comes from {index}, on this machine's loopback: \
+                     building on the host's network (--network=host)",
+                    tool::VERSION
+                );
+                host_network = true;
+            }
+        }
         if let Some(secret) = &secret {
-            let host_network = sccache::needs_host_network(&settings);
-            if host_network {
+            let sccache_network = sccache::needs_host_network(&settings);
+            if sccache_network && !host_network {
                 eprintln!(
                     "note: the sccache backend is on this machine's loopback: building on the \
                      host's network (--network=host)"
                 );
             }
-            args.extend(secret.build_args(host_network));
+            args.extend(secret.build_args(sccache_network && !host_network));
+            host_network |= sccache_network;
+        }
+        if host_network && !args.iter().any(|arg| arg == "--network=host") {
+            args.push("--network=host".to_owned());
         }
         let carry = match mounts_dir {
             Some(dir) => Some(mounts::Carry::new(
@@ -392,14 +411,15 @@ impl flags::Docker {
 /// Checks that the Dockerfile is this template's (`cargo generate --init` skips a Dockerfile the
 /// project already has, and keeps it); returns the runtime of its final stage.
 fn check_dockerfile(dockerfile: &str, setting: Option<&str>) -> anyhow::Result<String> {
-    if !dockerfile.contains("xtask plan") {
+    if !dockerfile.contains("rust-alpine plan") {
         bail!(
-            "Dockerfile is not rust-alpine's (it has no planner stage running `xtask plan`): \
+            "Dockerfile is not rust-alpine's (it has no recipe stage running `rust-alpine plan`): \
              `cargo generate --init` keeps a Dockerfile that was already there; move yours \
              aside (say to Dockerfile.old) and run `cargo generate gh:org/rust-alpine template \
              --init` again"
         );
     }
+    tool::check_pinned(dockerfile)?;
     match (setting, project::runtime_of_dockerfile(dockerfile)) {
         (Some(setting), _) => Ok(setting.to_owned()),
         (None, Some(found)) => Ok(found.to_owned()),

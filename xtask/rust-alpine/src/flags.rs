@@ -10,6 +10,13 @@ pub const HELP: &str = "\
 usage: cargo xtask docker [OPTIONS]
        cargo xtask plan SRC OUT   (the Dockerfile's dependency planner: see src/plan.rs)
 
+The Dockerfile's build stages run (as `rust-alpine COMMAND`, installed in the builder):
+  toolchain               the Rust target of TARGETARCH and its C toolchain, the runtime user
+  auditable ROOT CACHE    install cargo-auditable (pinned) under ROOT, target dir CACHE
+  cook RECIPE CACHE       compile the dependencies of the plan in RECIPE, in the cache mount CACHE
+  build RECIPE OUT        compile the sources under cargo auditable, copy the binary to OUT
+  cargo ARGS...           cargo under the compile cache (sccache with the `sccache` secret)
+
 Builds the image, smoke-tests it in a locked-down container and checks its size budget.
 
 options:
@@ -48,6 +55,21 @@ pub enum Command {
         src: PathBuf,
         out: PathBuf,
     },
+    /// The image build's commands (`image` module).
+    Toolchain,
+    Auditable {
+        root: PathBuf,
+        cache: PathBuf,
+    },
+    Cook {
+        recipe: PathBuf,
+        cache: PathBuf,
+    },
+    Build {
+        recipe: PathBuf,
+        out: PathBuf,
+    },
+    Cargo(Vec<String>),
 }
 
 #[derive(Debug, Default)]
@@ -89,8 +111,49 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
                 out: out.into(),
             });
         }
+        Some(Value(command)) if command == "toolchain" => {
+            if parser.next()?.is_some() {
+                bail!("usage: rust-alpine toolchain");
+            }
+            return Ok(Command::Toolchain);
+        }
+        Some(Value(command)) if command == "cargo" => {
+            let args = parser
+                .raw_args()?
+                .map(lexopt::ValueExt::string)
+                .collect::<Result<_, _>>()?;
+            return Ok(Command::Cargo(args));
+        }
+        Some(Value(command))
+            if command == "auditable" || command == "cook" || command == "build" =>
+        {
+            let usage = match command.to_str() {
+                Some("auditable") => "usage: rust-alpine auditable ROOT CACHE",
+                Some("cook") => "usage: rust-alpine cook RECIPE CACHE",
+                _ => "usage: rust-alpine build RECIPE OUT",
+            };
+            let first: PathBuf = parser.value().context(usage)?.into();
+            let second: PathBuf = parser.value().context(usage)?.into();
+            if parser.next()?.is_some() {
+                bail!(usage);
+            }
+            return Ok(match command.to_str() {
+                Some("auditable") => Command::Auditable {
+                    root: first,
+                    cache: second,
+                },
+                Some("cook") => Command::Cook {
+                    recipe: first,
+                    cache: second,
+                },
+                _ => Command::Build {
+                    recipe: first,
+                    out: second,
+                },
+            });
+        }
         Some(other) => bail!(
-            "{}: the commands are `docker` and `plan`",
+            "{}: the commands are `docker` and `plan` (and the image build's: see --help)",
             other.unexpected()
         ),
     }
@@ -567,9 +630,12 @@ mod tests {
     fn refuses_what_it_does_not_know() {
         for (line, message) in [
             (
-                "build",
-                "unexpected argument \"build\": the commands are `docker` and `plan`",
+                "compile",
+                "unexpected argument \"compile\": the commands are `docker` and `plan`",
             ),
+            ("build", "usage: rust-alpine build RECIPE OUT"),
+            ("cook /recipe", "usage: rust-alpine cook RECIPE CACHE"),
+            ("toolchain x", "usage: rust-alpine toolchain"),
             ("docker --frobnicate", "invalid option '--frobnicate'"),
             ("docker --tag", "--tag needs a value"),
             (
@@ -585,6 +651,10 @@ mod tests {
             assert!(error.contains(message), "{line}: {error}");
         }
         assert!(matches!(parse_str("").unwrap(), Command::Help));
+        match parse_str("cargo build --locked --bin x").unwrap() {
+            Command::Cargo(args) => assert_eq!(args, ["build", "--locked", "--bin", "x"]),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(parse_str("docker --help").unwrap(), Command::Help));
     }
 }

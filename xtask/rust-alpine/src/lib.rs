@@ -8,6 +8,7 @@ pub mod budget;
 #[doc(hidden)]
 pub mod buildlog;
 mod cache;
+mod compile;
 mod docker;
 #[doc(hidden)]
 pub mod edit;
@@ -15,6 +16,7 @@ mod elf;
 #[doc(hidden)]
 pub mod engine;
 mod flags;
+mod image;
 mod mounts;
 mod plan;
 mod platform;
@@ -24,6 +26,7 @@ mod sbom;
 #[doc(hidden)]
 pub mod sccache;
 mod smoke;
+mod tool;
 
 use std::process::ExitCode;
 
@@ -49,7 +52,15 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         }
         flags::Command::Docker(docker) => docker.run(),
         flags::Command::Plan { src, out } => {
-            anyhow::Context::context(plan::run(&src, &out), "cargo xtask plan")
+            anyhow::Context::context(plan::run(&src, &out), "rust-alpine plan")
+        }
+        flags::Command::Toolchain => image::toolchain(),
+        flags::Command::Auditable { root, cache } => image::auditable(&root, &cache),
+        flags::Command::Cook { recipe, cache } => image::cook(&recipe, &cache),
+        flags::Command::Build { recipe, out } => image::build(&recipe, &out),
+        flags::Command::Cargo(args) => {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            compile::cargo(&args, &[])
         }
     };
     match result {

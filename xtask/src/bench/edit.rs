@@ -5,14 +5,9 @@
 use std::{fs, path::Path};
 
 use anyhow::{Context, bail};
-// The template's own edits (its `cargo xtask docker --check-cache` makes the same changes).
-#[path = "../../../template/xtask/src/edit.rs"]
-#[allow(
-    dead_code,
-    reason = "the bench bumps versions and copies trees, nothing more"
-)]
-mod shared;
-pub(crate) use shared::{bump_patch, copy_tree};
+// The tool's own edits (its `cargo xtask docker --check-cache` makes the same changes).
+use rust_alpine::edit as shared;
+pub(crate) use rust_alpine::edit::{bump_patch, copy_tree};
 
 /// `source` with one more comment line: a source-only change that compiles to the same code.
 pub(crate) fn append_comment(source: &str, rebuild: usize) -> String {

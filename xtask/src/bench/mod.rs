@@ -9,28 +9,9 @@
 mod edit;
 mod report;
 
-/// The generated project's sizes, compiled from the template so that both print them alike.
-#[path = "../../../template/xtask/src/budget.rs"]
-#[allow(dead_code, reason = "the bench only formats sizes")]
-mod budget;
-// The crates a build compiled, read from its log as `cargo xtask docker` reads them.
-#[path = "../../../template/xtask/src/buildlog.rs"]
-#[allow(dead_code, reason = "the bench only counts compiled crates")]
-mod buildlog;
-// Every engine call `cargo xtask docker` makes: build, inspect, run, copy out, remove.
-#[path = "../../../template/xtask/src/engine.rs"]
-#[allow(
-    dead_code,
-    reason = "the bench neither smoke-tests a service nor lists layers"
-)]
-mod engine;
-// The `sccache` secret and the statistics, as `cargo xtask docker` writes and reads them.
-#[path = "../../../template/xtask/src/sccache.rs"]
-#[allow(
-    dead_code,
-    reason = "the bench neither warns nor removes secrets on Ctrl-C"
-)]
-mod sccache;
+// What `cargo xtask docker` uses too, from the rust-alpine crate: sizes, the crates a build
+// compiled (read from its log), every engine call, the `sccache` secret and statistics.
+use rust_alpine::{budget, buildlog, engine, sccache};
 
 use std::{
     env, fs,

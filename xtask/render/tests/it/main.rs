@@ -12,15 +12,6 @@ mod plan;
 mod support;
 mod tidy;
 
-// Every call to the container engine goes through the generated project's own module, as
-// `cargo xtask docker` makes them: inspect, run, stop, remove.
-#[path = "../../../../template/xtask/src/engine.rs"]
-#[allow(
-    dead_code,
-    reason = "the tests neither build images nor copy files out"
-)]
-mod engine;
-// engine.rs reads build logs through its sibling module.
-#[path = "../../../../template/xtask/src/buildlog.rs"]
-#[allow(dead_code, reason = "only engine.rs's image builds read build logs")]
-mod buildlog;
+// Every call to the container engine goes through the tool's own module, as `cargo xtask
+// docker` makes them: inspect, run, stop, remove.
+use rust_alpine::engine;

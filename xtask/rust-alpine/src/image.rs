@@ -1,0 +1,381 @@
+//! The commands the Dockerfile's build stages run, in the builder image (as `cargo chef cook`
+//! does): what used to be the Dockerfile's inline shell lives here, versioned with the rest.
+//!
+//! - `rust-alpine toolchain`: the Rust target for `TARGETARCH` and a C compiler for it (the
+//!   builder's own, else clang + lld with Debian's musl, pinned), and the runtime user's files.
+//! - `rust-alpine auditable ROOT CACHE`: installs cargo-auditable (pinned) under ROOT.
+//! - `rust-alpine cook RECIPE CACHE`: every dependency, compiled against the planner's
+//!   skeleton in the cache mount CACHE, then copied into the layer.
+//! - `rust-alpine build RECIPE OUT`: the real sources, touched, built under `cargo auditable`;
+//!   the binary copied to OUT.
+//! - `rust-alpine cargo ARGS...`: cargo under the compile cache, for steps of your own.
+//!
+//! Every cargo run goes through `compile` (sccache when the build has the secret). The target
+//! is kept in /rust-target and the profile's output directory in /profile-dir between steps.
+
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::SystemTime,
+};
+
+use anyhow::{Context, bail};
+
+use crate::compile;
+
+/// The cargo-auditable release the final build runs under.
+const CARGO_AUDITABLE_VERSION: &str = "0.7.7";
+/// The cross C toolchain installed when the builder has none (Debian 12's versions; apt checks
+/// them against Debian's signed index).
+const CROSS_CLANG_VERSION: &str = "1:14.0.6-12";
+const CROSS_MUSL_VERSION: &str = "1.2.3-1";
+/// Written by `toolchain`, read by the later steps.
+const TARGET_FILE: &str = "/rust-target";
+const PROFILE_DIR_FILE: &str = "/profile-dir";
+
+/// The Rust target of a Docker architecture (`TARGETARCH`).
+pub fn target_of(arch: &str) -> anyhow::Result<&'static str> {
+    match arch {
+        "amd64" => Ok("x86_64-unknown-linux-musl"),
+        "arm64" => Ok("aarch64-unknown-linux-musl"),
+        other => bail!("linux/{other} is not supported: build for linux/amd64 or linux/arm64"),
+    }
+}
+
+/// Where cargo puts a profile's output: `dev` and `test` in debug/, `bench` in release/.
+pub fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    }
+}
+
+/// `rust-alpine toolchain`.
+pub fn toolchain() -> anyhow::Result<()> {
+    // The runtime user, written here because scratch has no tools to create it.
+    fs::write("/passwd", "app:x:10001:10001:app:/nonexistent:/sbin/nologin\n")?;
+    fs::write("/group", "app:x:10001:\n")?;
+    let arch = match env::var("TARGETARCH").ok().filter(|arch| !arch.is_empty()) {
+        Some(arch) => arch,
+        None => output("dpkg", &["--print-architecture"])?,
+    };
+    let target = target_of(&arch)?;
+    fs::write(TARGET_FILE, target)?;
+    if compile::on_path("rustup").is_some() {
+        run("rustup", &["target", "add", target])?;
+    }
+    let sysroot = output("rustc", &["--print", "sysroot"])?;
+    if !Path::new(&sysroot).join("lib/rustlib").join(target).is_dir() {
+        bail!(
+            "the builder image has no Rust std for {target} and no rustup: use a builder that \
+             has it (--build-arg BUILDER_IMAGE=...)"
+        );
+    }
+    let cpu = target.split('-').next().expect("a triple");
+    let var = target.replace('-', "_");
+    if cpu == env::consts::ARCH {
+        if compile::on_path("musl-gcc").is_none() {
+            apt_install(&["musl-tools"])?;
+        }
+        println!("C toolchain for {target}: musl-gcc");
+    } else if let Some(cc) = env::var(format!("CC_{var}")).ok().filter(|cc| !cc.is_empty()) {
+        println!("cross C toolchain for {target}: the builder's, CC_{var}={cc}");
+    } else {
+        cross_toolchain(&arch, cpu, target, &var)?;
+    }
+    Ok(())
+}
+
+/// clang + lld with Debian's musl for `target`, a `<target>-clang` wrapper, and cargo's linker
+/// and `CC_<target>` pointing at it (in `$CARGO_HOME/config.toml`).
+fn cross_toolchain(arch: &str, cpu: &str, target: &str, var: &str) -> anyhow::Result<()> {
+    run("dpkg", &["--add-architecture", arch])?;
+    let headers = output(
+        "dpkg-query",
+        &["--show", "--showformat", "${Version}", "linux-libc-dev"],
+    )?;
+    apt_install(&[
+        &format!("clang-14={CROSS_CLANG_VERSION}"),
+        &format!("lld-14={CROSS_CLANG_VERSION}"),
+        &format!("llvm-14={CROSS_CLANG_VERSION}"),
+        &format!("libclang-rt-14-dev:{arch}={CROSS_CLANG_VERSION}"),
+        &format!("musl-dev:{arch}={CROSS_MUSL_VERSION}"),
+        &format!("linux-libc-dev:{arch}={headers}"),
+    ])?;
+    let sysroot = PathBuf::from(format!("/usr/local/{target}"));
+    let include = sysroot.join("usr/include");
+    let lib = sysroot.join("usr/lib");
+    fs::create_dir_all(&include)?;
+    fs::create_dir_all(&lib)?;
+    copy(
+        &[
+            &format!("/usr/include/{cpu}-linux-musl/."),
+            "/usr/include/linux",
+            "/usr/include/asm-generic",
+            &format!("/usr/include/{cpu}-linux-gnu/asm"),
+        ],
+        &include,
+    )?;
+    copy(&[&format!("/usr/lib/{cpu}-linux-musl/.")], &lib)?;
+    let wrapper = format!("/usr/local/bin/{target}-clang");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec clang-14 --target={target} --sysroot={} -rtlib=compiler-rt \
+             --unwindlib=none -fuse-ld=lld -Wno-unused-command-line-argument \"$@\"\n",
+            sysroot.display()
+        ),
+    )?;
+    run("chmod", &["+x", &wrapper])?;
+    let home = env::var("CARGO_HOME")
+        .or_else(|_| env::var("HOME").map(|home| format!("{home}/.cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let config = PathBuf::from(home).join("config.toml");
+    fs::create_dir_all(config.parent().expect("a file"))?;
+    let mut text = fs::read_to_string(&config).unwrap_or_default();
+    text.push_str(&format!(
+        "[target.{target}]\nlinker = \"{target}-clang\"\n\n[env]\nCC_{var} = \"{target}-clang\"\n\
+         AR_{var} = \"llvm-ar-14\"\n"
+    ));
+    fs::write(&config, text)?;
+    println!(
+        "cross C toolchain for {target}: clang {CROSS_CLANG_VERSION}, musl {CROSS_MUSL_VERSION} ({})",
+        config.display()
+    );
+    Ok(())
+}
+
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    run("apt-get", &["update"])?;
+    let mut args = vec!["install", "--yes", "--no-install-recommends"];
+    args.extend(packages);
+    run("apt-get", &args)?;
+    let _ = fs::remove_dir_all("/var/lib/apt/lists");
+    Ok(())
+}
+
+/// `rust-alpine auditable ROOT CACHE`.
+pub fn auditable(root: &Path, cache: &Path) -> anyhow::Result<()> {
+    // A fixed --target-dir, not cargo install's temporary one of a random name: sccache keys
+    // include paths below it (build scripts' OUT_DIR), so that only a fixed one hits on another
+    // machine; it is a cache mount, so a rebuild of the stage reuses what it holds.
+    compile::cargo(
+        &[
+            "install",
+            "cargo-auditable",
+            "--version",
+            CARGO_AUDITABLE_VERSION,
+            "--locked",
+            "--root",
+            path_str(root)?,
+            "--target-dir",
+            path_str(cache)?,
+        ],
+        &[],
+    )
+}
+
+/// What the planner decided: the package to build and its binary.
+struct Recipe {
+    dir: PathBuf,
+    manifest: String,
+    bin: String,
+    target: String,
+    profile: String,
+}
+
+impl Recipe {
+    fn read(dir: &Path) -> anyhow::Result<Recipe> {
+        let read = |name: &str| -> anyhow::Result<String> {
+            let path = dir.join(name);
+            Ok(fs::read_to_string(&path)
+                .with_context(|| format!("reading {}: run `rust-alpine plan` first", path.display()))?
+                .trim()
+                .to_owned())
+        };
+        let target = fs::read_to_string(TARGET_FILE)
+            .context("reading /rust-target: run `rust-alpine toolchain` first")?
+            .trim()
+            .to_owned();
+        Ok(Recipe {
+            dir: dir.to_owned(),
+            manifest: read("manifest")?,
+            bin: read("bin")?,
+            target,
+            profile: env::var("CARGO_PROFILE")
+                .ok()
+                .filter(|profile| !profile.is_empty())
+                .unwrap_or_else(|| "container".to_owned()),
+        })
+    }
+
+    /// `build --locked ...` with the profile, target, package and binary of the recipe.
+    fn build_args<'a>(&'a self, profile_config: &'a str) -> Vec<&'a str> {
+        vec![
+            "build",
+            "--locked",
+            "--config",
+            profile_config,
+            "--profile",
+            &self.profile,
+            "--target",
+            &self.target,
+            "--manifest-path",
+            &self.manifest,
+            "--bin",
+            &self.bin,
+        ]
+    }
+}
+
+/// `rust-alpine cook RECIPE CACHE`: the skeleton into the working directory, every dependency
+/// compiled in CACHE (a cache mount that outlives the layer: when the recipe changes, only what
+/// changed compiles), and CACHE's output for the target copied into ./target, so that a build
+/// without the mount (CI) still reuses the layer.
+pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
+    let recipe = Recipe::read(recipe)?;
+    let here = env::current_dir()?;
+    copy(&[path_str(&recipe.dir.join("skeleton/."))?], &here)?;
+    let dir = profile_dir(&recipe.profile);
+    fs::write(PROFILE_DIR_FILE, dir)?;
+    let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
+    compile::cargo(
+        &recipe.build_args(&profile_config),
+        &[("CARGO_TARGET_DIR", cache)],
+    )?;
+    let target_dir = here.join("target");
+    let built = cache.join(&recipe.target).join(dir);
+    let into = target_dir.join(&recipe.target);
+    fs::create_dir_all(&into)?;
+    copy(&[path_str(&built)?], &into)?;
+    // Build scripts and proc-macros, which run on the build platform.
+    let host = cache.join(dir);
+    if host.is_dir() {
+        copy(&[path_str(&host)?], &target_dir)?;
+    }
+    Ok(())
+}
+
+/// `rust-alpine build RECIPE OUT`.
+pub fn build(recipe: &Path, out: &Path) -> anyhow::Result<()> {
+    let recipe = Recipe::read(recipe)?;
+    let here = env::current_dir()?;
+    // COPY keeps the sources' (older) mtimes, and cargo must never take the placeholders'
+    // artifacts for a build of them (the dummy-main bug): every file is touched first, so every
+    // path package compiles from its real sources; registry crates are fingerprinted by version
+    // and stay. (Deleting the placeholders' artifacts instead, `cargo clean -p NAME`, also
+    // deletes those of a registry crate of the same name.)
+    touch_tree(&here, &here.join("target"), SystemTime::now())?;
+    let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
+    let mut args = vec!["auditable"];
+    args.extend(recipe.build_args(&profile_config));
+    let target_dir = here.join("target");
+    compile::cargo(&args, &[("CARGO_TARGET_DIR", &target_dir)])?;
+    let binary = target_dir
+        .join(&recipe.target)
+        .join(profile_dir(&recipe.profile))
+        .join(&recipe.bin);
+    fs::copy(&binary, out)
+        .with_context(|| format!("copying {} to {}", binary.display(), out.display()))?;
+    Ok(())
+}
+
+/// Sets the modification time of every regular file under `dir` but `skip` to `now`.
+fn touch_tree(dir: &Path, skip: &Path, now: SystemTime) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path == skip {
+            continue;
+        }
+        let kind = fs::symlink_metadata(&path)?.file_type();
+        if kind.is_dir() {
+            touch_tree(&path, skip, now)?;
+        } else if kind.is_file() {
+            fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|file| file.set_modified(now))
+                .with_context(|| format!("touching {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `cp -a sources... into`: modes, symlinks and modification times kept (cargo's fingerprints
+/// and build scripts' `rerun-if-changed` compare them).
+fn copy(sources: &[&str], into: &Path) -> anyhow::Result<()> {
+    let mut args = vec!["-a"];
+    args.extend(sources);
+    args.push(path_str(into)?);
+    run("cp", &args)
+}
+
+fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+/// Runs `program args...`, output shown; an error names it when it fails.
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !status.success() {
+        bail!("{program} {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// What `program args...` printed, trimmed.
+fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_profile_dirs() {
+        assert_eq!(target_of("amd64").unwrap(), "x86_64-unknown-linux-musl");
+        assert_eq!(target_of("arm64").unwrap(), "aarch64-unknown-linux-musl");
+        let error = target_of("riscv64").unwrap_err().to_string();
+        assert!(error.contains("linux/amd64 or linux/arm64"), "{error}");
+        assert_eq!(profile_dir("dev"), "debug");
+        assert_eq!(profile_dir("bench"), "release");
+        assert_eq!(profile_dir("container"), "container");
+    }
+
+    #[test]
+    fn touch_tree_skips_the_target_directory() {
+        let dir = env::temp_dir().join(format!("rust-alpine-touch-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("src/nested")).unwrap();
+        fs::create_dir_all(dir.join("target")).unwrap();
+        for file in ["src/main.rs", "src/nested/a.rs", "target/keep"] {
+            fs::write(dir.join(file), "x").unwrap();
+        }
+        let then = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        touch_tree(&dir, &dir.join("target"), then).unwrap();
+        let mtime = |file: &str| fs::metadata(dir.join(file)).unwrap().modified().unwrap();
+        assert_eq!(mtime("src/main.rs"), then);
+        assert_eq!(mtime("src/nested/a.rs"), then);
+        assert_ne!(mtime("target/keep"), then);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
