@@ -97,7 +97,7 @@ impl flags::Docker {
             ),
         };
         let mut args = self.build_args(&engine, &project, &runtime)?;
-        let index = tool::index(&sh, &project.root)?;
+        let index = tool::index(&project.root)?;
         let mut host_network = false;
         if let Some(index) = &index {
             args.push("--build-arg".to_owned());

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use anyhow::bail;
-use serde_json::Value;
-use xshell::{Shell, cmd};
+
+use crate::edit;
 
 /// This crate's version: what the Dockerfile must pin.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -41,41 +41,35 @@ pub fn check_pinned(dockerfile: &str) -> anyhow::Result<()> {
 }
 
 /// The registry index the image build must install the tool from, when it is not crates.io:
-/// `$RUST_ALPINE_INDEX` when set, else the registry cargo resolved `xtask/`'s rust-alpine from
-/// (`cargo metadata`). `None`: crates.io, the Dockerfile's default.
-pub fn index(sh: &Shell, root: &Path) -> anyhow::Result<Option<String>> {
+/// `$RUST_ALPINE_INDEX` when set, else the source of this version in `xtask/Cargo.lock`, which
+/// cargo wrote when it built the running tool (a registry patched in by cargo config shows
+/// there). `None`: crates.io, the Dockerfile's default.
+pub fn index(root: &Path) -> anyhow::Result<Option<String>> {
     if let Ok(index) = std::env::var("RUST_ALPINE_INDEX") {
         return Ok(Some(index).filter(|index| !index.is_empty()));
     }
-    let manifest = root.join("xtask/Cargo.toml");
-    if !manifest.is_file() {
-        return Ok(None);
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = cmd!(
-        sh,
-        "{cargo} metadata --format-version 1 --offline --manifest-path {manifest}"
-    )
-    .quiet()
-    .ignore_stderr()
-    .ignore_status()
-    .output()?;
-    let Ok(metadata) = serde_json::from_slice::<Value>(&output.stdout) else {
+    let Ok(lock) = std::fs::read_to_string(root.join("xtask/Cargo.lock")) else {
         return Ok(None);
     };
-    source_index(&metadata)
+    source_index(&lock)
 }
 
-fn source_index(metadata: &Value) -> anyhow::Result<Option<String>> {
-    let ours = metadata["packages"].as_array().and_then(|packages| {
-        packages
-            .iter()
-            .find(|package| package["name"] == "rust-alpine" && package["version"] == VERSION)
-    });
+fn source_index(lock: &str) -> anyhow::Result<Option<String>> {
+    let lock = edit::parse(lock, "xtask/Cargo.lock")?;
+    let ours = lock
+        .get("package")
+        .and_then(|packages| packages.as_array_of_tables())
+        .and_then(|packages| {
+            packages.iter().find(|package| {
+                package.get("name").and_then(|name| name.as_str()) == Some("rust-alpine")
+                    && package.get("version").and_then(|version| version.as_str())
+                        == Some(VERSION)
+            })
+        });
     let Some(package) = ours else {
         return Ok(None);
     };
-    match package["source"].as_str() {
+    match package.get("source").and_then(|source| source.as_str()) {
         Some(CRATES_IO) => Ok(None),
         Some(source) if source.starts_with("sparse+") => Ok(Some(source.to_owned())),
         Some(source) if source.starts_with("registry+") => {
@@ -119,20 +113,23 @@ mod tests {
     }
 
     #[test]
-    fn the_index_is_the_source_cargo_resolved() {
-        let metadata = |source: Value| {
-            serde_json::json!({"packages": [
-                {"name": "anyhow", "version": "1.0.0", "source": CRATES_IO},
-                {"name": "rust-alpine", "version": VERSION, "source": source},
-            ]})
+    fn the_index_is_the_source_cargo_locked() {
+        let lock = |source: &str| {
+            format!(
+                "version = 4\n\n[[package]]\nname = \"anyhow\"\nversion = \"1.0.0\"\n\
+                 source = \"{CRATES_IO}\"\n\n[[package]]\nname = \"rust-alpine\"\n\
+                 version = \"{VERSION}\"\n{source}\n"
+            )
         };
-        assert_eq!(source_index(&metadata(CRATES_IO.into())).unwrap(), None);
+        let source = |url: &str| format!("source = \"{url}\"");
+        assert_eq!(source_index(&lock(&source(CRATES_IO))).unwrap(), None);
         assert_eq!(
-            source_index(&metadata("sparse+http://127.0.0.1:4000/".into())).unwrap(),
+            source_index(&lock(&source("sparse+http://127.0.0.1:4000/"))).unwrap(),
             Some("sparse+http://127.0.0.1:4000/".to_owned())
         );
-        let error = source_index(&metadata(Value::Null)).unwrap_err().to_string();
+        let error = source_index(&lock("")).unwrap_err().to_string();
         assert!(error.contains("from a path"), "{error}");
+        assert_eq!(source_index("version = 4\n").unwrap(), None);
         assert!(is_loopback("sparse+http://127.0.0.1:4000/"));
         assert!(!is_loopback("sparse+https://registry.example.com/"));
     }
