@@ -68,7 +68,10 @@ fn settings(secret: &Path) -> anyhow::Result<Option<Vec<(String, String)>>> {
     Ok(Some(settings))
 }
 
-fn under_sccache(mut command: Command, settings: &[(String, String)]) -> anyhow::Result<ExitStatus> {
+fn under_sccache(
+    mut command: Command,
+    settings: &[(String, String)],
+) -> anyhow::Result<ExitStatus> {
     let temp = TempDir::new()?;
     let lookup = |name: &str| {
         settings
@@ -108,7 +111,9 @@ fn under_sccache(mut command: Command, settings: &[(String, String)]) -> anyhow:
         .status()
         .context("cannot start sccache")?;
     if !started.success() {
-        bail!("sccache --start-server failed ({started}): check the SCCACHE_* settings of the sccache secret");
+        bail!(
+            "sccache --start-server failed ({started}): check the SCCACHE_* settings of the sccache secret"
+        );
     }
     let status = command.status().context("cannot run cargo");
     let stats = Command::new(&sccache)
@@ -162,7 +167,15 @@ fn download(dir: &Path) -> anyhow::Result<PathBuf> {
     let archive = dir.join("sccache.tar.gz");
     let fetched = if on_path("curl").is_some() {
         Command::new("curl")
-            .args(["--fail", "--silent", "--show-error", "--location", "--retry", "3", "--output"])
+            .args([
+                "--fail",
+                "--silent",
+                "--show-error",
+                "--location",
+                "--retry",
+                "3",
+                "--output",
+            ])
             .arg(&archive)
             .arg(&url)
             .status()
@@ -179,7 +192,9 @@ fn download(dir: &Path) -> anyhow::Result<PathBuf> {
         )
     };
     if !fetched.context("downloading sccache")?.success() {
-        bail!("downloading {url} failed: use a builder image that has sccache, or one that can reach GitHub");
+        bail!(
+            "downloading {url} failed: use a builder image that has sccache, or one that can reach GitHub"
+        );
     }
     let check = Command::new("sha256sum")
         .args(["--check", "--quiet"])
@@ -188,7 +203,11 @@ fn download(dir: &Path) -> anyhow::Result<PathBuf> {
         .and_then(|mut child| {
             use std::io::Write;
             let line = format!("{sum}  {}\n", archive.display());
-            child.stdin.take().expect("piped").write_all(line.as_bytes())?;
+            child
+                .stdin
+                .take()
+                .expect("piped")
+                .write_all(line.as_bytes())?;
             child.wait()
         })
         .context("checking sccache's SHA-256 (sha256sum)")?;

@@ -55,7 +55,10 @@ pub fn profile_dir(profile: &str) -> &str {
 /// `rust-alpine toolchain`.
 pub fn toolchain() -> anyhow::Result<()> {
     // The runtime user, written here because scratch has no tools to create it.
-    fs::write("/passwd", "app:x:10001:10001:app:/nonexistent:/sbin/nologin\n")?;
+    fs::write(
+        "/passwd",
+        "app:x:10001:10001:app:/nonexistent:/sbin/nologin\n",
+    )?;
     fs::write("/group", "app:x:10001:\n")?;
     let arch = match env::var("TARGETARCH").ok().filter(|arch| !arch.is_empty()) {
         Some(arch) => arch,
@@ -67,7 +70,11 @@ pub fn toolchain() -> anyhow::Result<()> {
         run("rustup", &["target", "add", target])?;
     }
     let sysroot = output("rustc", &["--print", "sysroot"])?;
-    if !Path::new(&sysroot).join("lib/rustlib").join(target).is_dir() {
+    if !Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(target)
+        .is_dir()
+    {
         bail!(
             "the builder image has no Rust std for {target} and no rustup: use a builder that \
              has it (--build-arg BUILDER_IMAGE=...)"
@@ -80,7 +87,10 @@ pub fn toolchain() -> anyhow::Result<()> {
             apt_install(&["musl-tools"])?;
         }
         println!("C toolchain for {target}: musl-gcc");
-    } else if let Some(cc) = env::var(format!("CC_{var}")).ok().filter(|cc| !cc.is_empty()) {
+    } else if let Some(cc) = env::var(format!("CC_{var}"))
+        .ok()
+        .filter(|cc| !cc.is_empty())
+    {
         println!("cross C toolchain for {target}: the builder's, CC_{var}={cc}");
     } else {
         cross_toolchain(&arch, cpu, target, &var)?;
@@ -191,7 +201,9 @@ impl Recipe {
         let read = |name: &str| -> anyhow::Result<String> {
             let path = dir.join(name);
             Ok(fs::read_to_string(&path)
-                .with_context(|| format!("reading {}: run `rust-alpine plan` first", path.display()))?
+                .with_context(|| {
+                    format!("reading {}: run `rust-alpine plan` first", path.display())
+                })?
                 .trim()
                 .to_owned())
         };
@@ -317,27 +329,27 @@ fn path_str(path: &Path) -> anyhow::Result<&str> {
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
-/// Runs `program args...`, output shown; an error names it when it fails.
-fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new(program)
+/// Runs `exe args...`, output shown; an error names it when it fails.
+fn run(exe: &str, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(exe)
         .args(args)
         .status()
-        .with_context(|| format!("cannot run {program}"))?;
+        .with_context(|| format!("cannot run {exe}"))?;
     if !status.success() {
-        bail!("{program} {} failed ({status})", args.join(" "));
+        bail!("{exe} {} failed ({status})", args.join(" "));
     }
     Ok(())
 }
 
-/// What `program args...` printed, trimmed.
-fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new(program)
+/// What `exe args...` printed, trimmed.
+fn output(exe: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(exe)
         .args(args)
         .output()
-        .with_context(|| format!("cannot run {program}"))?;
+        .with_context(|| format!("cannot run {exe}"))?;
     if !output.status.success() {
         bail!(
-            "{program} {} failed ({}): {}",
+            "{exe} {} failed ({}): {}",
             args.join(" "),
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()

@@ -62,8 +62,7 @@ fn source_index(lock: &str) -> anyhow::Result<Option<String>> {
         .and_then(|packages| {
             packages.iter().find(|package| {
                 package.get("name").and_then(|name| name.as_str()) == Some("rust-alpine")
-                    && package.get("version").and_then(|version| version.as_str())
-                        == Some(VERSION)
+                    && package.get("version").and_then(|version| version.as_str()) == Some(VERSION)
             })
         });
     let Some(package) = ours else {

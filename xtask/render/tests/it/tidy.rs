@@ -568,7 +568,7 @@ fn docs_agree_with_the_code() {
     let root = repo_root();
     let text = |path: &str| read(&root.join(path)).unwrap();
     let config = Config::parse(&text("template/cargo-generate.toml")).unwrap();
-    let help = help_options(&text("template/xtask/src/flags.rs"));
+    let help = help_options(&text("xtask/rust-alpine/src/flags.rs"));
     let readme = parse(&text("template/README.md")).unwrap();
     let mut violations = BTreeSet::new();
     let mut table_drift = BTreeMap::new();
@@ -747,7 +747,7 @@ fn check_paths(doc: &str, text: &str, exists: impl Fn(&str) -> bool) -> Vec<Stri
     paths.into_iter().filter(|path| !exists(path)).map(|path| format!("{doc}: names `{path}`, which does not exist; write its path from the repository root")).collect()
 }
 
-/// Engine calls that `template/xtask/src/engine.rs` makes, as other code would spell them: in a
+/// Engine calls that `xtask/rust-alpine/src/engine.rs` makes, as other code would spell them: in a
 /// `cmd!` template or a `Command`'s argument list. Each has one implementation: the engine's.
 const ENGINE_CALLS: &[(&str, &str)] = &[
     ("image inspect", "Engine::image"),
@@ -866,7 +866,7 @@ fn engine_call_copies(dir: &Path, prefix: &str) -> Vec<String> {
             for (call, instead) in ENGINE_CALLS.iter().filter(|(call, _)| line.contains(call)) {
                 violations.push(format!(
                     "{prefix}{path}:{}: makes the engine call `{}` itself; use {instead} of \
-                     template/xtask/src/engine.rs",
+                     xtask/rust-alpine/src/engine.rs",
                     number + 1,
                     call.replace('"', "").trim_matches(['}', ' '])
                 ));
@@ -882,7 +882,7 @@ fn engine_call_copies(dir: &Path, prefix: &str) -> Vec<String> {
 #[test]
 fn one_engine_module_and_layers_without_cycles() {
     let root = repo_root();
-    let modules = modules(&root.join("template/xtask/src"));
+    let modules = modules(&root.join("xtask/rust-alpine/src"));
     let known: BTreeSet<&str> = modules.keys().map(String::as_str).collect();
     let graph: BTreeMap<String, BTreeSet<String>> = modules
         .iter()
@@ -895,13 +895,13 @@ fn one_engine_module_and_layers_without_cycles() {
     let mut violations = Vec::new();
     if let Some(cycle) = cycle(&graph) {
         violations.push(format!(
-            "template/xtask/src: modules import each other: {cycle}"
+            "xtask/rust-alpine/src: modules import each other: {cycle}"
         ));
     }
     for name in modules.keys().filter(|name| *name != "engine") {
         if modules[name].contains("{program} ") {
             violations.push(format!(
-                "template/xtask/src/{name}.rs runs the container engine; every call belongs in engine.rs"
+                "xtask/rust-alpine/src/{name}.rs runs the container engine; every call belongs in engine.rs"
             ));
         }
     }
@@ -914,7 +914,7 @@ fn one_engine_module_and_layers_without_cycles() {
     for name in modules.keys() {
         if !architecture.contains(&format!("`{name}`")) {
             violations.push(format!(
-                "ARCHITECTURE.md: the codemap does not name template/xtask/src/{name}.rs (`{name}`)"
+                "ARCHITECTURE.md: the codemap does not name xtask/rust-alpine/src/{name}.rs (`{name}`)"
             ));
         }
     }
@@ -968,7 +968,7 @@ fn layer_violations(
         for other in used {
             if let Some(other_layer) = layers.get(other).filter(|other| *other < layer) {
                 violations.push(format!(
-                    "template/xtask/src/{module}.rs (layer {layer}) uses `{other}` (layer \
+                    "xtask/rust-alpine/src/{module}.rs (layer {layer}) uses `{other}` (layer \
                      {other_layer}), a layer above it: move the code, or the module in \
                      ARCHITECTURE.md"
                 ));
@@ -1340,4 +1340,107 @@ ignore = [".github"]
             assert_eq!(violations, expected);
         }
     }
+}
+
+/// The generated project is thin: its Dockerfile is the user's (at most 100 lines under every
+/// combination of answers, no `RUN` longer than 6 lines, a marked place for build-time packages
+/// and one for runtime files and packages), and the rust-alpine code it receives (xtask/ and
+/// docker/, test code aside) is at most 100 lines.
+#[test]
+fn the_generated_project_is_thin() {
+    let template = template_dir();
+    let config = Config::parse(&read(&template.join("cargo-generate.toml")).unwrap()).unwrap();
+    let dockerfile = parse(&read(&template.join("Dockerfile")).unwrap()).unwrap();
+    let mut violations = BTreeSet::new();
+    for answers in config.answers() {
+        let text = dockerfile.render(&answers.globals).unwrap();
+        violations.extend(
+            dockerfile_thinness(&text)
+                .into_iter()
+                .map(|problem| format!("Dockerfile ({}): {problem}", answers.label)),
+        );
+    }
+    let mut lines = 0;
+    let mut files = BTreeMap::new();
+    walk(&template, "", &mut files);
+    for path in files
+        .keys()
+        .filter(|path| path.starts_with("xtask/") || path.starts_with("docker/"))
+        .filter(|path| !path.ends_with("Cargo.lock") && !path.ends_with(".gitignore"))
+    {
+        let text = read(&template.join(path)).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        lines += code.lines().filter(|line| !line.trim().is_empty()).count();
+    }
+    if lines > 100 {
+        violations.insert(format!(
+            "xtask/ and docker/ give a generated project {lines} non-blank, non-test lines of \
+             rust-alpine code (at most 100): move code into the rust-alpine crate"
+        ));
+    }
+    assert!(
+        violations.is_empty(),
+        "{}",
+        Vec::from_iter(violations).join("\n")
+    );
+}
+
+/// What makes a rendered Dockerfile too long or too clever for its user.
+fn dockerfile_thinness(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let total = text.lines().count();
+    if total > 100 {
+        problems.push(format!(
+            "{total} lines (at most 100): move logic into the tool"
+        ));
+    }
+    let mut run: Option<(usize, usize)> = None;
+    for (number, line) in text.lines().enumerate() {
+        match &mut run {
+            Some((_, length)) => *length += 1,
+            None if line.starts_with("RUN ") => run = Some((number + 1, 1)),
+            None => {}
+        }
+        if !line.trim_end().ends_with('\\') {
+            if let Some((start, length)) = run.take().filter(|(_, length)| *length > 6) {
+                problems.push(format!(
+                    "the RUN at line {start} has {length} lines (at most 6): move it into a \
+                     command of the tool"
+                ));
+            }
+            run = None;
+        }
+    }
+    for marker in [
+        "# >>> Build-time packages",
+        "# >>> Runtime files and packages",
+    ] {
+        if !text.contains(marker) {
+            problems.push(format!("no `{marker}` section for the user's additions"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn dockerfile_thinness_finds_long_files_and_long_runs() {
+    let long_run = "RUN a \\\n b \\\n c \\\n d \\\n e \\\n f \\\n g\n";
+    let problems = dockerfile_thinness(&format!("FROM x\n{long_run}"));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("RUN at line 2 has 7 lines")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("Build-time packages")),
+        "{problems:?}"
+    );
+    let ok = "# >>> Build-time packages\n# >>> Runtime files and packages\nRUN a \\\n b\n";
+    assert_eq!(dockerfile_thinness(ok), Vec::<String>::new());
+    let problems = dockerfile_thinness(&format!("{ok}{}", "# x\n".repeat(100)));
+    assert!(
+        problems.iter().any(|p| p.contains("104 lines")),
+        "{problems:?}"
+    );
 }
