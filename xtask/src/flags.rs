@@ -21,6 +21,11 @@ usage:
   cargo xtask render --kind service|cli --runtime scratch|alpine|distroless [--name NAME] [--port PORT] DEST
       render one project into the new directory DEST with the pinned engine; NAME defaults to
       DEST's last component, PORT (kind service only) to the template's default, 8080
+  cargo xtask registry [--port PORT]
+      package the rust-alpine crate (cargo package) and serve it on 127.0.0.1:PORT (default
+      47651, another free port when taken) as a registry standing in for crates.io; prints the
+      environment that makes cargo and `cargo xtask docker` in a rendered project use it (how a
+      project rendered from this checkout builds before its version is released); Ctrl-C stops
   cargo xtask bench [--reps N] [--only PART[,PART...]] [--out FILE]
       Docker rebuild benchmark of one rendered service/scratch app: strategies seed, cargo-chef,
       cargo-chef-container, cache-mounts, cache-mounts-container, ours, ours-release (each from a
@@ -64,9 +69,9 @@ fn parse_args(p: &mut Parser) -> anyhow::Result<XtaskCmd> {
             }
             return Ok(XtaskCmd::Test(Test { args }));
         }
-        "lock" | "render" | "bench" => {}
+        "lock" | "render" | "bench" | "registry" => {}
         _ => bail!(
-            "unknown command {command:?}; the commands are test, lock, render and bench (see `cargo xtask --help`)"
+            "unknown command {command:?}; the commands are test, lock, render, registry and bench (see `cargo xtask --help`)"
         ),
     }
     while let Some(arg) = p.next()? {
@@ -78,7 +83,7 @@ fn parse_args(p: &mut Parser) -> anyhow::Result<XtaskCmd> {
                 runtime = Some(Runtime::parse("--runtime", &string(p)?)?);
             }
             ("render", Long("name")) => name = Some(string(p)?),
-            ("render", Long("port")) => port = Some(parse_port(&string(p)?)?),
+            ("render" | "registry", Long("port")) => port = Some(parse_port(&string(p)?)?),
             ("render", Value(value)) if dest.is_none() => dest = Some(PathBuf::from(value)),
             ("bench", Long("reps")) => {
                 let value = string(p)?;
@@ -107,6 +112,9 @@ fn parse_args(p: &mut Parser) -> anyhow::Result<XtaskCmd> {
             },
         }),
         "render" => XtaskCmd::Render(render(kind, runtime, name, port, dest)?),
+        "registry" => XtaskCmd::Registry(Registry {
+            port: port.unwrap_or(Registry::PORT),
+        }),
         "bench" => XtaskCmd::Bench(Bench {
             reps,
             only,
@@ -174,7 +182,18 @@ pub(crate) enum XtaskCmd {
     Test(Test),
     Lock(Lock),
     Render(Render),
+    Registry(Registry),
     Bench(Bench),
+}
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    pub(crate) port: u16,
+}
+
+impl Registry {
+    /// A fixed default, so that cargo's caches of the registry survive between runs.
+    pub(crate) const PORT: u16 = 47651;
 }
 
 #[derive(Debug)]
@@ -307,6 +326,12 @@ mod tests {
             ),
             ("lock", "Lock(Lock { update: Minimal })"),
             ("lock --upgrade", "Lock(Lock { update: Upgrade })"),
+            ("registry", "Registry(Registry { port: 47651 })"),
+            ("registry --port 9000", "Registry(Registry { port: 9000 })"),
+            (
+                "registry --port x",
+                r#"error: invalid --port "x": a port is a number from 1 to 65535"#,
+            ),
             (
                 "lock --all",
                 "error: invalid option '--all'; run `cargo xtask --help` for the usage",

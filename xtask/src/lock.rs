@@ -1,6 +1,8 @@
 //! `cargo xtask lock`: refreshes the Cargo.lock each kind ships (`template/locks/<kind>.lock`,
 //! renamed to `Cargo.lock` by the template's post hook), from a project rendered just for it,
-//! and the tooling's own (`template/xtask/Cargo.lock`).
+//! and the tooling's own (`template/xtask/Cargo.lock`), which pins rust-alpine at the checksum of
+//! the crate as `cargo package` makes it now (served by [`xtask::registry`]): what a release of
+//! this checkout publishes.
 
 use std::path::Path;
 
@@ -26,6 +28,10 @@ impl flags::Lock {
         if !sh.path_exists(&hook) {
             sh.write_file(&hook, taken_names_hook(&[]))?;
         }
+        let registry =
+            xtask::registry::package(&sh.current_dir(), &sh.current_dir().join("target/registry"))?;
+        let registry = xtask::registry::Registry::serve(vec![registry], 0)?;
+        registry.configure(scratch.path())?;
         let mut taken = Vec::new();
         for &kind in Kind::ALL {
             let parent = scratch.path().join(kind.as_str());
@@ -40,6 +46,13 @@ impl flags::Lock {
             let project = render::render(sh, &answers, &parent)?;
             // The project's lock, and the tooling's (xtask/ is a workspace of its own and
             // the same in every kind).
+            // rust-alpine's entry goes: its checksum changes with every edit of the crate, and
+            // cargo refuses a lock whose checksum differs from the registry's.
+            let xtask_lock = project.join("xtask/Cargo.lock");
+            sh.write_file(
+                &xtask_lock,
+                without_rust_alpine(&sh.read_file(&xtask_lock)?)?,
+            )?;
             for dir in [project.clone(), project.join("xtask")] {
                 let _dir = sh.push_dir(&dir);
                 match self.update {
@@ -67,6 +80,20 @@ impl flags::Lock {
         }
         write_if_changed(sh, &hook, &taken_names_hook(&taken))
     }
+}
+
+/// A Cargo.lock without the `[[package]]` entry of rust-alpine.
+fn without_rust_alpine(lock: &str) -> anyhow::Result<String> {
+    let mut doc: toml_edit::DocumentMut = lock.parse().context("parsing xtask/Cargo.lock")?;
+    if let Some(packages) = doc
+        .get_mut("package")
+        .and_then(|packages| packages.as_array_of_tables_mut())
+    {
+        packages.retain(|package| {
+            package.get("name").and_then(|name| name.as_str()) != Some(xtask::registry::CRATE)
+        });
+    }
+    Ok(doc.to_string())
 }
 
 fn write_if_changed(sh: &Shell, path: &Path, contents: &str) -> anyhow::Result<()> {

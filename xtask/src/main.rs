@@ -5,6 +5,7 @@ mod bench;
 mod flags;
 mod lock;
 mod render;
+mod serve;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ fn main() -> anyhow::Result<()> {
         flags::XtaskCmd::Test(cmd) => cmd.run(&sh),
         flags::XtaskCmd::Lock(cmd) => cmd.run(&sh),
         flags::XtaskCmd::Render(cmd) => cmd.run(&sh),
+        flags::XtaskCmd::Registry(cmd) => cmd.run(&sh),
         flags::XtaskCmd::Bench(cmd) => cmd.run(&sh),
     }
 }

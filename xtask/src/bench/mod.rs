@@ -89,6 +89,7 @@ impl flags::Bench {
             runtime: Runtime::Scratch,
             port: None,
         };
+        docker.registry.configure(temp.path())?;
         let project = render::render(sh, &answers, temp.path())?;
 
         let mut results = Results {
@@ -220,6 +221,9 @@ struct Docker<'a> {
     engine: Engine,
     builder: String,
     logs: PathBuf,
+    /// rust-alpine as packaged from this checkout: the project's Dockerfile installs it from
+    /// here (`RUST_ALPINE_INDEX`, on the host's network), as before a release.
+    registry: xtask::registry::Registry,
 }
 
 /// What each strategy's Dockerfile needs: its text (`None`: the project's own), its build
@@ -253,7 +257,11 @@ impl<'a> Docker<'a> {
             format!("builder image {builder} not found; build or load it, or set RUST_ALPINE_BUILDER_IMAGE to one with cargo and the musl target")
         })?;
         fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+        let root = sh.current_dir();
+        let package = xtask::registry::package(&root, &root.join("target/registry"))?;
+        let registry = xtask::registry::Registry::serve(vec![package], 0)?;
         Ok(Docker {
+            registry,
             sh,
             engine,
             builder,
@@ -728,9 +736,17 @@ impl<'a> Docker<'a> {
             "--file".to_owned(),
             dockerfile.display().to_string(),
         ];
+        let mut args: Vec<String> = file.into_iter().chain(args.iter().cloned()).collect();
+        if fs::read_to_string(dockerfile).is_ok_and(|text| text.contains("RUST_ALPINE_INDEX")) {
+            args.extend([
+                "--network=host".to_owned(),
+                "--build-arg".to_owned(),
+                format!("RUST_ALPINE_INDEX={}", self.registry.index()),
+            ]);
+        }
         let builder = Builder {
             engine: &self.engine,
-            args: file.into_iter().chain(args.iter().cloned()).collect(),
+            args,
         };
         let started = Instant::now();
         let log = builder

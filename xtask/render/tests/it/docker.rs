@@ -102,7 +102,7 @@ fn xtask_docker(e2e: &E2e, args: &[&str]) -> Output {
 /// [`xtask_docker`] with the environment variables `vars` set; the `SCCACHE_*` ones of the
 /// tests' own environment are always removed (sccache is opt-in, per test).
 fn xtask_docker_env(e2e: &E2e, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    let mut command = support::cargo_command();
     command
         .args(["xtask", "docker", "--json"])
         .args(args)
@@ -1040,10 +1040,10 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
 }
 
 /// A profile change must not reinstall the tools: `ARG CARGO_PROFILE` stands after the tool
-/// installs (cargo-auditable, the target and its C toolchain), so those steps come from the
-/// cache whatever the profile. Profiles that no manifest defines make cargo stop right after
-/// them (the engine builds the Dockerfile directly: `cargo xtask docker` refuses them before
-/// building), so the proof costs two cache lookups, and the failure names the profile.
+/// installs (rust-alpine, cargo-auditable, the target and its C toolchain), so those steps come
+/// from the cache whatever the profile. Profiles that no manifest defines make cargo stop right
+/// after them (the engine builds the Dockerfile directly: `cargo xtask docker` refuses them
+/// before building), so the proof costs two cache lookups, and the failure names the profile.
 #[test]
 fn a_profile_change_reuses_the_tool_layers() {
     if !enabled("a_profile_change_reuses_the_tool_layers") {
@@ -1051,21 +1051,27 @@ fn a_profile_change_reuses_the_tool_layers() {
     }
     let _heavy = heavy();
     let e2e = E2e::render("cli", "e2e-profile");
-    let mut shared = vec!["--progress=plain".to_owned()];
+    // As `cargo xtask docker` builds: the tool from the tests' registry, on the host's network.
+    let mut shared = vec![
+        "--progress=plain".to_owned(),
+        "--network=host".to_owned(),
+        "--build-arg".to_owned(),
+        format!("RUST_ALPINE_INDEX={}", support::registry().index()),
+    ];
     if let Ok(image) = env::var("RUST_ALPINE_BUILDER_IMAGE") {
         shared.extend(["--build-arg".to_owned(), format!("BUILDER_IMAGE={image}")]);
     }
-    // The tools stage built first: a failing build cancels the steps still running beside it,
-    // and this test must not depend on another test having built it.
+    // The tool stages built first: a failing build cancels the steps still running beside it,
+    // and this test must not depend on another test having built them.
     let tools = Builder {
         engine: &e2e.engine,
         args: [
             shared.clone(),
-            vec!["--target".to_owned(), "tools".to_owned()],
+            vec!["--target".to_owned(), "auditable".to_owned()],
         ]
         .concat(),
     };
-    step("e2e-profile", "the tools stage", || {
+    step("e2e-profile", "the tool and auditable stages", || {
         tools
             .build_showing(&e2e.project.path, &e2e.tag, |_| {})
             .map(drop)
@@ -1089,7 +1095,11 @@ fn a_profile_change_reuses_the_tool_layers() {
             "{profile}:\n{log}"
         );
         if profile == "second-missing" {
-            for tool in ["cargo install cargo-auditable", "/rust-target"] {
+            for tool in [
+                "cargo install rust-alpine",
+                "rust-alpine auditable",
+                "rust-alpine toolchain",
+            ] {
                 assert_eq!(
                     cached(&log, tool),
                     Some(true),
@@ -1262,7 +1272,7 @@ fn wait_for_port(port: u16) -> Result<(), String> {
 fn missing_engine_fails_with_the_fix() {
     let _heavy = heavy();
     let project = render("cli", "scratch", "no-engine");
-    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+    let output = support::cargo_command()
         .args(["xtask", "docker"])
         .current_dir(&project.path)
         .env("CARGO_TARGET_DIR", support::rendered_target_dir())
@@ -1327,7 +1337,7 @@ fn bad_inputs_fail_before_the_engine_is_asked() {
             "error: --no-cache starts every cache mount empty (BuildKit)",
         ),
     ] {
-        let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        let output = support::cargo_command()
             .args(["xtask", "docker"])
             .args(args)
             .current_dir(&project.path)

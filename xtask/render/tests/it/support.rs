@@ -5,9 +5,11 @@ use std::{
     env, fs,
     path::{Path, PathBuf},
     process::Command,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Mutex, MutexGuard, OnceLock, PoisonError},
     time::{Duration, Instant},
 };
+
+use xtask::registry::Registry;
 
 /// The template's `kind` choices, as template/cargo-generate.toml declares them.
 pub const KINDS: [&str; 2] = ["service", "cli"];
@@ -64,7 +66,7 @@ pub fn render(kind: &str, runtime: &str, name: &str) -> Rendered {
 pub fn render_with(name: &str, values: &[(&str, &str)]) -> Result<Rendered, String> {
     let dir = tempfile::Builder::new()
         .prefix("rust-alpine-test-")
-        .tempdir()
+        .tempdir_in(projects_dir())
         .map_err(|error| format!("creating a temporary directory: {error}"))?;
     // Rendering inside a cargo workspace would add the project to that workspace.
     if dir.path().starts_with(repo_root()) {
@@ -144,7 +146,7 @@ pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<Ran, String> {
 /// Runs `$CARGO args...` in the rendered project `dir`, building into [`rendered_target_dir`].
 /// A failure caused by a lock file that no longer matches the template says so first.
 pub fn cargo(dir: &Path, args: &[&str]) -> Result<Ran, String> {
-    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    let mut command = cargo_command();
     command
         .args(args)
         .current_dir(dir)
@@ -152,7 +154,12 @@ pub fn cargo(dir: &Path, args: &[&str]) -> Result<Ran, String> {
         // Every render is new source: incremental state would only be written, never reused.
         .env("CARGO_INCREMENTAL", "0");
     run(&mut command).map_err(|failure| {
-        if failure.contains("--locked was passed") {
+        if failure.contains("checksum for `rust-alpine") {
+            format!(
+                "template/xtask/Cargo.lock pins another rust-alpine than the crate as packaged \
+                 now: run `cargo xtask lock` and commit it\n{failure}"
+            )
+        } else if failure.contains("--locked was passed") {
             format!(
                 "the template's lock file is stale (it no longer satisfies the template's manifests): \
                  run `cargo xtask lock` and commit template/locks/*.lock\n{failure}"
@@ -160,6 +167,40 @@ pub fn cargo(dir: &Path, args: &[&str]) -> Result<Ran, String> {
         } else {
             failure
         }
+    })
+}
+
+/// `$CARGO`, the cargo that runs the tests. In a project under [`projects_dir`] it takes
+/// rust-alpine from [`registry`].
+pub fn cargo_command() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+/// Where every test project lives (each in a temporary directory of its own): below a
+/// `.cargo/config.toml` that points cargo at [`registry`], so they build as a user's project
+/// will once this checkout is released. One per test process, left behind (one small file).
+pub fn projects_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = env::temp_dir().join(format!("rust-alpine-tests-{}", std::process::id()));
+        registry()
+            .configure(&dir)
+            .unwrap_or_else(|error| panic!("{error:#}"));
+        dir
+    })
+}
+
+/// The registry that stands in for crates.io in every rendered project: rust-alpine packaged
+/// from this checkout (`cargo package`), every other crate redirected to crates.io; started
+/// once per test process, on loopback (`cargo xtask registry` serves the same by hand).
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("registry");
+        let package = xtask::registry::package(&repo_root(), &work)
+            .unwrap_or_else(|error| panic!("packaging rust-alpine: {error:#}"));
+        Registry::serve(vec![package], 0)
+            .unwrap_or_else(|error| panic!("serving the registry: {error:#}"))
     })
 }
 
