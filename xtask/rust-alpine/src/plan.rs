@@ -3,11 +3,14 @@
 //! metadata change, so the dependency layer built from OUT stays cached across such changes.
 //!
 //! OUT/skeleton/      every workspace member's manifest and every other path package's (those
-//!                    reached through path dependencies, `[patch]` and `[replace]`), parsed and
-//!                    rewritten as TOML: the workspace's own versions masked (0.0.0), metadata,
-//!                    lints and descriptive keys removed; Cargo.lock with the path packages'
-//!                    versions masked; `.cargo/config.toml` and vendored sources as they are;
-//!                    a placeholder for every target.
+//!                    reached through path dependencies), parsed and rewritten as TOML: the
+//!                    workspace's own versions masked (0.0.0), metadata, lints and descriptive
+//!                    keys removed, and a placeholder for every target; `[patch]` and
+//!                    `[replace]` targets (in Cargo.toml or `.cargo/config.toml`, members too)
+//!                    and their path dependencies copied as they are, sources and all, since
+//!                    registry crates compile against them; Cargo.lock with the masked
+//!                    packages' versions masked; `.cargo/config.toml` and vendored sources as
+//!                    they are.
 //! OUT/manifest, bin  the package (its manifest, relative) and the binary the image ships.
 //! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
 //!                    cargo with `--config`): their `release`, without debug info.
@@ -70,26 +73,6 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
     };
 
-    // The members and the root manifest (a virtual workspace's is no package's).
-    let mut manifests: BTreeSet<PathBuf> = project
-        .members
-        .iter()
-        .map(|member| member.manifest.clone())
-        .collect();
-    manifests.insert(root.join("Cargo.toml"));
-    for manifest in &manifests {
-        let relative = within(&root, manifest)?;
-        write(
-            relative,
-            &mask_manifest(&read(manifest)?, Role::Member)
-                .with_context(|| relative.display().to_string())?,
-        )?;
-    }
-    for target in project.members.iter().flat_map(|member| &member.targets) {
-        write(within(&root, &target.src_path)?, PLACEHOLDER)?;
-    }
-
-    // Path packages that are not members: only their library and build script compile.
     let configs: Vec<(PathBuf, DocumentMut)> = CONFIGS
         .iter()
         .map(|config| root.join(config))
@@ -101,17 +84,62 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
             ))
         })
         .collect::<anyhow::Result<_>>()?;
-    // Their versions are masked like the members', but for [patch] targets, which must still
-    // match what the registry's dependents require.
-    let mut masked: Vec<(String, String)> = project
+    let packages = path_packages(&project, &root, &configs)?;
+    let patched = |dir: &Path| {
+        dir.canonicalize()
+            .is_ok_and(|dir| packages.get(&dir) == Some(&true))
+    };
+
+    // [patch] and [replace] targets and their own path dependencies are dependencies of
+    // registry crates, which compile against their real sources: copied as they are.
+    let mut copied = 0;
+    for dir in packages
+        .iter()
+        .filter(|(_, patched)| **patched)
+        .map(|(dir, _)| dir)
+    {
+        edit::copy_tree(dir, &skeleton.join(within(&root, dir)?))?;
+        copied += 1;
+    }
+
+    // The members and the root manifest (a virtual workspace's is no package's), but for
+    // members that are also [patch] targets.
+    let mut manifests: BTreeSet<PathBuf> = project
         .members
         .iter()
+        .map(|member| member.manifest.clone())
+        .collect();
+    manifests.insert(root.join("Cargo.toml"));
+    manifests.retain(|manifest| !patched(manifest.parent().expect("a file")));
+    for manifest in &manifests {
+        let relative = within(&root, manifest)?;
+        write(
+            relative,
+            &mask_manifest(&read(manifest)?, Role::Member)
+                .with_context(|| relative.display().to_string())?,
+        )?;
+    }
+    let members = project
+        .members
+        .iter()
+        .filter(|member| manifests.contains(&member.manifest));
+    for target in members.clone().flat_map(|member| &member.targets) {
+        write(within(&root, &target.src_path)?, PLACEHOLDER)?;
+    }
+
+    // Other path packages: only their library and build script compile. Their versions are
+    // masked like the members'.
+    let mut masked: Vec<(String, String)> = members
         .map(|member| (member.name.clone(), member.version.clone()))
         .collect();
-    for (dir, patched) in path_packages(&project, &root, &configs)? {
+    for dir in packages
+        .iter()
+        .filter(|(_, patched)| !**patched)
+        .map(|(dir, _)| dir)
+    {
         let manifest = dir.join("Cargo.toml");
         let mut doc = edit::parse(&read(&manifest)?, &manifest.display().to_string())?;
-        let relative = within(&root, &dir)?;
+        let relative = within(&root, dir)?;
         let lib = doc
             .get("lib")
             .and_then(|lib| lib.get("path"))
@@ -132,14 +160,8 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("{} has no package name", manifest.display()))?
             .to_owned();
         let version = field("version").unwrap_or("0.0.0").to_owned();
-        let role = match patched {
-            true => Role::Patch,
-            false => Role::PathDependency,
-        };
-        if !patched {
-            masked.push((name, version));
-        }
-        mask(&mut doc, role);
+        masked.push((name, version));
+        mask(&mut doc, Role::PathDependency);
         write(&relative.join("Cargo.toml"), &doc.to_string())?;
     }
 
@@ -191,7 +213,8 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         fs::write(out.join(file), contents).with_context(|| format!("writing {file}"))?;
     }
     eprintln!(
-        "plan: {} workspace package(s), {} manifest(s); shipping binary {:?} of package {}",
+        "plan: {} workspace package(s), {} manifest(s), {copied} [patch] package(s) as they \
+         are; shipping binary {:?} of package {}",
         project.members.len(),
         manifests.len(),
         project.bin,
@@ -223,20 +246,18 @@ pub fn mask_manifest(text: &str, role: Role) -> anyhow::Result<String> {
     Ok(doc.to_string())
 }
 
-/// What a path package is to the build.
+/// What a masked path package is to the build ([patch] targets are not masked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Member,
     /// Reached through path dependencies only: its library and build script compile.
     PathDependency,
-    /// Named by [patch] or [replace]: as a dependency, and its version must still match.
-    Patch,
 }
 
 /// Masks what changes without changing how the dependencies compile: the package's own
-/// version (0.0.0, and path dependencies' version requirements with it; not a [patch]'s),
-/// descriptive keys, metadata, lints and badges. A package that is only a dependency keeps
-/// its library and build script alone.
+/// version (0.0.0, and path dependencies' version requirements with it), descriptive keys,
+/// metadata, lints and badges. A package that is only a dependency keeps its library and
+/// build script alone.
 fn mask(doc: &mut DocumentMut, role: Role) {
     for key in ["badges", "lints"] {
         doc.remove(key);
@@ -247,7 +268,7 @@ fn mask(doc: &mut DocumentMut, role: Role) {
                 table.remove(key);
             }
             let version = table.get_mut("version").filter(|version| version.is_str());
-            if let Some(version) = version.filter(|_| role != Role::Patch) {
+            if let Some(version) = version {
                 *version = toml_edit::value("0.0.0");
             }
         }
@@ -323,10 +344,11 @@ fn dependency_paths(doc: &mut DocumentMut) -> Vec<PathBuf> {
     paths
 }
 
-/// Every path package the build may need that is not a member: path dependencies on crates
-/// outside the workspace (excluded ones too), `[patch]` and `[replace]` paths in Cargo.toml
-/// and `.cargo/config.toml`, and their own path dependencies. Directories, canonical, each
-/// with whether a [patch] or [replace] names it.
+/// Every path package the build may need that is not a member, and the members that are
+/// [patch] targets: path dependencies on crates outside the workspace (excluded ones too),
+/// `[patch]` and `[replace]` paths in Cargo.toml and `.cargo/config.toml`, and their own path
+/// dependencies. Directories, canonical, each with whether it is a [patch] or [replace]
+/// target or a path dependency of one, recursively (a dependency of the patched crate).
 fn path_packages(
     project: &project::Project,
     root: &Path,
@@ -348,9 +370,13 @@ fn path_packages(
         })
         .collect();
     let root_doc = edit::parse(&read(&root.join("Cargo.toml"))?, "Cargo.toml")?;
-    let mut roots = vec![root_doc];
-    roots.extend(configs.iter().map(|(_, doc)| doc.clone()));
-    for doc in &mut roots {
+    // Paths in a config are relative to the directory that holds its `.cargo`.
+    let mut roots = vec![(root.to_owned(), root_doc)];
+    for (path, doc) in configs {
+        let base = path.parent().and_then(Path::parent).expect("in .cargo/");
+        roots.push((base.to_owned(), doc.clone()));
+    }
+    for (base, doc) in &mut roots {
         // Only [patch] and [replace] here: the members' own dependencies came from cargo.
         let mut patches = DocumentMut::new();
         for key in ["patch", "replace"] {
@@ -361,22 +387,22 @@ fn path_packages(
         queue.extend(
             dependency_paths(&mut patches)
                 .into_iter()
-                .map(|path| (root.join(path), true)),
+                .map(|path| (base.join(path), true)),
         );
     }
     let mut found = BTreeMap::new();
     while let Some((dir, patched)) = queue.pop() {
         let dir = dir.canonicalize().with_context(|| {
             format!(
-                "the path dependency {} does not exist in the build context",
+                "the path dependency {} does not exist in the build context (is it in \
+                 .dockerignore?)",
                 dir.display()
             )
         })?;
-        if members.contains(&dir) {
-            continue;
-        }
-        if let Some(seen) = found.get_mut(&dir) {
-            *seen |= patched;
+        // Seen already, or a member that is not patched: nothing to add.
+        if found.get(&dir).is_some_and(|seen| *seen || !patched)
+            || (members.contains(&dir) && !patched)
+        {
             continue;
         }
         within(root, &dir)?;
@@ -385,7 +411,7 @@ fn path_packages(
         queue.extend(
             dependency_paths(&mut doc)
                 .into_iter()
-                .map(|path| (dir.join(path), false)),
+                .map(|path| (dir.join(path), patched)),
         );
         found.insert(dir, patched);
     }
@@ -437,16 +463,109 @@ mod tests {
         }
     }
 
+    /// A project written into a fresh directory, planned into `OUT` beside it.
+    fn plan(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let base = std::env::temp_dir().join(format!("plan-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        for (path, contents) in files {
+            let path = base.join("src").join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, contents).unwrap();
+        }
+        run(&base.join("src"), &base.join("out")).unwrap();
+        base
+    }
+
     #[test]
-    fn a_patch_keeps_its_version_and_only_its_library() {
-        let masked = mask_manifest(
-            "[package]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[bin]]\nname = \"tool\"\n",
-            Role::Patch,
-        )
-        .unwrap();
-        assert!(!masked.contains("[[bin]]"), "{masked}");
-        assert!(masked.contains("autobins = false"), "{masked}");
-        assert!(masked.contains("version = \"1.0.0\""), "{masked}");
+    fn patch_targets_and_their_path_dependencies_keep_their_real_sources() {
+        let itoa = "[package]\nname = \"itoa\"\nversion = \"1.0.15\"\nedition = \"2021\"\n\
+                    description = \"patched\"\n\n[dependencies]\nitoa-core = { path = \"../itoa-core\" }\n";
+        let files = [
+            (
+                "Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                 [dependencies]\nitoa = \"1\"\ncore = { path = \"crates/core\" }\n\n\
+                 [workspace]\nmembers = [\"crates/ryu\"]\n\n\
+                 [patch.crates-io]\nitoa = { path = \"patches/itoa\" }\n",
+            ),
+            ("src/main.rs", "fn main() { itoa::real(); }\n"),
+            (
+                "crates/core/Cargo.toml",
+                "[package]\nname = \"core\"\nversion = \"0.3.0\"\n",
+            ),
+            ("crates/core/src/lib.rs", "pub fn core() {}\n"),
+            // A member that .cargo/config.toml patches: a dependency, so real too.
+            (
+                "crates/ryu/Cargo.toml",
+                "[package]\nname = \"ryu\"\nversion = \"1.0.20\"\n",
+            ),
+            ("crates/ryu/src/lib.rs", "pub fn ryu() {}\n"),
+            (
+                ".cargo/config.toml",
+                "[patch.crates-io]\nryu.path = \"crates/ryu\"\n",
+            ),
+            ("patches/itoa/Cargo.toml", itoa),
+            (
+                "patches/itoa/src/lib.rs",
+                "pub fn real() { itoa_core::real(); }\n",
+            ),
+            ("patches/itoa/src/fmt.rs", "// a module\n"),
+            (
+                "patches/itoa/build.rs",
+                "fn main() { println!(\"real\"); }\n",
+            ),
+            ("patches/itoa/target/debug/junk", "build output\n"),
+            (
+                "patches/itoa-core/Cargo.toml",
+                "[package]\nname = \"itoa-core\"\nversion = \"0.2.0\"\n",
+            ),
+            ("patches/itoa-core/src/lib.rs", "pub fn real() {}\n"),
+            (
+                "Cargo.lock",
+                "version = 4\n\n\
+                 [[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\
+                 dependencies = [\n \"core\",\n \"itoa\",\n]\n\n\
+                 [[package]]\nname = \"core\"\nversion = \"0.3.0\"\n\n\
+                 [[package]]\nname = \"itoa\"\nversion = \"1.0.15\"\ndependencies = [\n \"itoa-core\",\n]\n\n\
+                 [[package]]\nname = \"itoa-core\"\nversion = \"0.2.0\"\n\n\
+                 [[package]]\nname = \"ryu\"\nversion = \"1.0.20\"\n",
+            ),
+        ];
+        let base = plan("patch", &files);
+        let skeleton = base.join("out/skeleton");
+        for (path, contents) in files {
+            let copy = fs::read_to_string(skeleton.join(path)).ok();
+            if [".cargo/config.toml", "Cargo.lock"].contains(&path) {
+                continue;
+            }
+            let real = path.starts_with("patches/") && !path.contains("/target/")
+                || path.starts_with("crates/ryu/");
+            if real {
+                assert_eq!(copy.as_deref(), Some(contents), "{path} is copied as it is");
+            } else {
+                assert_ne!(
+                    copy.as_deref(),
+                    Some(contents),
+                    "{path} is masked or left out"
+                );
+            }
+        }
+        assert_eq!(
+            fs::read_to_string(skeleton.join("crates/core/src/lib.rs")).unwrap(),
+            PLACEHOLDER
+        );
+        let lock = fs::read_to_string(skeleton.join("Cargo.lock")).unwrap();
+        for (name, version) in [
+            ("app", "0.0.0"),
+            ("core", "0.0.0"),
+            ("itoa", "1.0.15"),
+            ("itoa-core", "0.2.0"),
+            ("ryu", "1.0.20"),
+        ] {
+            let entry = format!("name = \"{name}\"\nversion = \"{version}\"\n");
+            assert!(lock.contains(&entry), "{entry} in\n{lock}");
+        }
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
