@@ -9,8 +9,12 @@
 //!                    `[replace]` targets (in Cargo.toml or `.cargo/config.toml`, members too)
 //!                    and their path dependencies copied as they are, sources and all, since
 //!                    registry crates compile against them; Cargo.lock with the masked
-//!                    packages' versions masked; `.cargo/config.toml` and vendored sources as
-//!                    they are.
+//!                    packages' versions masked; `.cargo/config.toml`, and the vendored sources
+//!                    it points at as they are.
+//!                    The masked manifests and the config are written in one spelling
+//!                    (`edit::canonical`: keys sorted, standard tables, default quoting, no
+//!                    comments; `x = "1"` as `x = { version = "1" }`), so the skeleton is a
+//!                    function of what cargo reads, not of how the files are written.
 //! OUT/manifest, bin  the package (its manifest, relative) and the binary the image ships.
 //! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
 //!                    cargo with `--config`): their `release`, without debug info.
@@ -22,7 +26,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use toml_edit::{DocumentMut, Item, TableLike};
+use toml_edit::{DocumentMut, Item};
 use xshell::Shell;
 
 use crate::{edit, project};
@@ -162,7 +166,7 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         let version = field("version").unwrap_or("0.0.0").to_owned();
         masked.push((name, version));
         mask(&mut doc, Role::PathDependency);
-        write(&relative.join("Cargo.toml"), &doc.to_string())?;
+        write(&relative.join("Cargo.toml"), &edit::canonical(&doc))?;
     }
 
     // The lock, with the same versions masked.
@@ -175,7 +179,7 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
     // Build configuration that applies to the dependencies (rustflags, cfgs, [env], linkers,
     // [patch]) and the vendored sources it points at.
     for (path, config) in &configs {
-        write(within(&root, path)?, &read(path)?)?;
+        write(within(&root, path)?, &edit::canonical(config))?;
         for source in config
             .get("source")
             .and_then(Item::as_table_like)
@@ -243,7 +247,7 @@ fn within<'a>(root: &Path, path: &'a Path) -> anyhow::Result<&'a Path> {
 pub fn mask_manifest(text: &str, role: Role) -> anyhow::Result<String> {
     let mut doc = edit::parse(text, "Cargo.toml")?;
     mask(&mut doc, role);
-    Ok(doc.to_string())
+    Ok(edit::canonical(&doc))
 }
 
 /// What a masked path package is to the build ([patch] targets are not masked).
@@ -278,8 +282,15 @@ fn mask(doc: &mut DocumentMut, role: Role) {
         workspace.remove("lints");
     }
     each_dependency(doc, |dependency| {
-        if dependency.contains_key("path") {
-            dependency.remove("version");
+        // `x = "1"` is `x = { version = "1" }` to cargo.
+        if let Some(version) = dependency.as_str() {
+            let mut table = toml_edit::InlineTable::new();
+            table.insert("version", version.into());
+            *dependency = toml_edit::value(table);
+        }
+        let table = dependency.as_table_like_mut().expect("a table now");
+        if table.contains_key("path") {
+            table.remove("version");
         }
     });
     if role != Role::Member {
@@ -301,15 +312,12 @@ fn entries(item: &mut Item) -> impl Iterator<Item = (toml_edit::KeyMut<'_>, &mut
         .flat_map(|table| table.iter_mut())
 }
 
-/// Calls `f` with every dependency written as a table (`{ path = ".." }`, `[dependencies.x]`)
-/// in every dependency table: of each kind and platform, `[workspace.dependencies]`,
-/// `[patch.*]` and `[replace]`.
-fn each_dependency(doc: &mut DocumentMut, mut f: impl FnMut(&mut dyn TableLike)) {
+/// Calls `f` with every dependency (`x = "1"`, `{ path = ".." }`, `[dependencies.x]`) in every
+/// dependency table: of each kind and platform, `[workspace.dependencies]`, `[patch.*]` and
+/// `[replace]`.
+fn each_dependency(doc: &mut DocumentMut, mut f: impl FnMut(&mut Item)) {
     let kinds: Vec<&str> = DEPENDENCY_TABLES.split_whitespace().collect();
-    let mut visit = |item: &mut Item| {
-        let tables = entries(item).filter_map(|(_, dependency)| dependency.as_table_like_mut());
-        tables.for_each(&mut f);
-    };
+    let mut visit = |item: &mut Item| entries(item).for_each(|(_, dependency)| f(dependency));
     for (key, item) in doc.as_table_mut().iter_mut() {
         let tables: Vec<&mut Item> = match key.get() {
             "replace" => vec![item],
@@ -334,12 +342,10 @@ fn each_dependency(doc: &mut DocumentMut, mut f: impl FnMut(&mut dyn TableLike))
 fn dependency_paths(doc: &mut DocumentMut) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     each_dependency(doc, |dependency| {
-        paths.extend(
-            dependency
-                .get("path")
-                .and_then(Item::as_str)
-                .map(PathBuf::from),
-        );
+        let path = dependency
+            .as_table_like()
+            .and_then(|table| table.get("path"));
+        paths.extend(path.and_then(Item::as_str).map(PathBuf::from));
     });
     paths
 }
@@ -435,24 +441,25 @@ mod tests {
                 "[package] # the service\r\nname = 'demo'\r\nversion = '1.2.3'\r\ndescription = \"x\"\r\n\r\n\
                  [dependencies.core]\r\npath = 'crates/core'\r\nversion = '1.2'\r\n\r\n\
                  [package.metadata.deb]\r\nassets = [\r\n  [\"a\", \"b\"],\r\n]\r\n[lints.rust]\r\nmissing_docs = \"deny\"\r\n",
-                "[package] # the service\nname = 'demo'\nversion = \"0.0.0\"\n\n\
-                 [dependencies.core]\npath = 'crates/core'\n",
+                "[dependencies.core]\npath = \"crates/core\"\n\n\
+                 [package]\nname = \"demo\"\nversion = \"0.0.0\"\n",
             ),
             (
                 "[workspace]\nmembers = [\"a\"]\npackage.version = \"2.0.0\"\nmetadata.docker.size-budget = \"8 MB\"\n\n\
                  [workspace.dependencies]\ncore = {\n  path = \"core\", version = \"2\" }\n\
                  [target.'cfg(unix)'.dependencies]\nx = { path = \"x\", version = \"1\", features = [] }\n\
                  [patch.crates-io]\nitoa = { path = \"patches/itoa\", version = \"1\" }\n",
-                "[workspace]\nmembers = [\"a\"]\npackage.version = \"0.0.0\"\n\n\
-                 [workspace.dependencies]\ncore = {\n  path = \"core\"}\n\
-                 [target.'cfg(unix)'.dependencies]\nx = { path = \"x\", features = [] }\n\
-                 [patch.crates-io]\nitoa = { path = \"patches/itoa\"}\n",
+                "[patch.crates-io.itoa]\npath = \"patches/itoa\"\n\n\
+                 [target.\"cfg(unix)\".dependencies.x]\nfeatures = []\npath = \"x\"\n\n\
+                 [workspace]\nmembers = [\"a\"]\n\n\
+                 [workspace.dependencies.core]\npath = \"core\"\n\n\
+                 [workspace.package]\nversion = \"0.0.0\"\n",
             ),
             (
                 "[package]\nname = \"m\"\nversion.workspace = true\n\
                  [dependencies]\nanyhow = \"1\"\n[lints]\nworkspace = true\n",
-                "[package]\nname = \"m\"\nversion.workspace = true\n\
-                 [dependencies]\nanyhow = \"1\"\n",
+                "[dependencies.anyhow]\nversion = \"1\"\n\n\
+                 [package]\nname = \"m\"\n\n[package.version]\nworkspace = true\n",
             ),
         ] {
             assert_eq!(
@@ -566,6 +573,75 @@ mod tests {
             assert!(lock.contains(&entry), "{entry} in\n{lock}");
         }
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn the_masked_manifest_is_what_cargo_reads_not_how_it_is_written() {
+        let same = [
+            // Comments, blank lines, line endings.
+            (
+                "[package]\nname = \"a\"\nversion = \"1.0.0\"\n",
+                "# the app\r\n\r\n[package] # it\r\n\r\nname = \"a\" # name\r\n\r\n\r\nversion = \"1.0.0\"\r\n",
+            ),
+            // Key and table order.
+            (
+                "[package]\nname = \"a\"\nedition = \"2021\"\n[dependencies]\nx = \"1\"\ny = \"2\"\n",
+                "[dependencies]\ny = \"2\"\nx = \"1\"\n[package]\nedition = \"2021\"\nname = \"a\"\n",
+            ),
+            // Inline and standard tables, arrays of tables.
+            (
+                "[dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\n\
+                 [[bin]]\nname = \"a\"\npath = \"src/a.rs\"\n",
+                "bin = [{ path = \"src/a.rs\", name = \"a\" }]\n\
+                 [dependencies.serde]\nfeatures = [\"derive\"]\nversion = \"1\"\n",
+            ),
+            // Quoting of keys and strings, multi-line arrays, integers.
+            (
+                "[target.'cfg(unix)'.dependencies]\nlibc = '0.2'\n\
+                 [features]\nfull = ['a', 'b']\n[profile.release]\nopt-level = 3\n",
+                "[target.\"cfg(unix)\".dependencies]\nlibc = \"0.2\"\n\
+                 [features]\nfull = [\n  \"a\",\n  \"b\",\n]\n[profile.release]\nopt-level = 0x3\n",
+            ),
+            // Dotted keys and tables.
+            (
+                "package.name = \"a\"\npackage.version.workspace = true\n",
+                "[package]\nname = \"a\"\n[package.version]\nworkspace = true\n",
+            ),
+            // A version requirement alone, and what masking removes anyway.
+            (
+                "[package]\nname = \"a\"\nversion = \"1.0.0\"\n[dependencies]\nx = \"1\"\n",
+                "[package]\nname = \"a\"\nversion = \"2.0.0\"\ndescription = \"new\"\n\
+                 [dependencies]\nx = { version = \"1\" }\n",
+            ),
+        ];
+        let different = [
+            // A dependency added.
+            (
+                "[dependencies]\nx = \"1\"\n",
+                "[dependencies]\nx = \"1\"\ny = \"1\"\n",
+            ),
+            // A dependency's features.
+            (
+                "[dependencies]\nx = { version = \"1\", features = [\"a\"] }\n",
+                "[dependencies]\nx = { version = \"1\", features = [\"b\"] }\n",
+            ),
+            // The package's features.
+            (
+                "[features]\ndefault = [\"a\"]\na = []\n",
+                "[features]\ndefault = []\na = []\n",
+            ),
+            // An empty table is not no table.
+            ("[workspace]\n", ""),
+        ];
+        let masked = |manifest: &str| mask_manifest(manifest, Role::Member).unwrap();
+        for (a, b) in same {
+            assert_eq!(masked(a), masked(b), "{a}\nand\n{b}");
+            // Valid TOML of the same values: the canonical form of itself.
+            assert_eq!(masked(&masked(a)), masked(a), "{a}");
+        }
+        for (a, b) in different {
+            assert_ne!(masked(a), masked(b), "{a}\nand\n{b}");
+        }
     }
 
     #[test]
