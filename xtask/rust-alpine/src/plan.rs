@@ -9,8 +9,8 @@
 //!                    `[replace]` targets (in Cargo.toml or `.cargo/config.toml`, members too)
 //!                    and their path dependencies copied as they are, sources and all, since
 //!                    registry crates compile against them; Cargo.lock with the masked
-//!                    packages' versions masked; `.cargo/config.toml`, and the vendored sources
-//!                    it points at as they are.
+//!                    packages' versions masked; `.cargo/config.toml`; the vendored sources it
+//!                    points at, as they are.
 //!                    The masked manifests and the config are written in one spelling
 //!                    (`edit::canonical`: keys sorted, standard tables, default quoting, no
 //!                    comments; `x = "1"` as `x = { version = "1" }`), so the skeleton is a
