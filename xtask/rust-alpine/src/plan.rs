@@ -96,12 +96,22 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
 
     // [patch] and [replace] targets and their own path dependencies are dependencies of
     // registry crates, which compile against their real sources: copied as they are.
+    fs::create_dir_all(&skeleton).with_context(|| format!("creating {}", skeleton.display()))?;
+    let destination = skeleton.canonicalize()?;
     let mut copied = 0;
     for dir in packages
         .iter()
         .filter(|(_, patched)| **patched)
         .map(|(dir, _)| dir)
     {
+        if destination.starts_with(dir) {
+            bail!(
+                "the plan's output {} is inside {}, a [patch] target that is copied whole into \
+                 it: write the plan outside the project (`cargo xtask plan . /tmp/plan`)",
+                out.display(),
+                dir.display()
+            );
+        }
         edit::copy_tree(dir, &skeleton.join(within(&root, dir)?))?;
         copied += 1;
     }
@@ -470,8 +480,8 @@ mod tests {
         }
     }
 
-    /// A project written into a fresh directory, planned into `OUT` beside it.
-    fn plan(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    /// A project written into `base/src` (a fresh directory).
+    fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
         let base = std::env::temp_dir().join(format!("plan-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         for (path, contents) in files {
@@ -479,6 +489,12 @@ mod tests {
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, contents).unwrap();
         }
+        base
+    }
+
+    /// A project written into a fresh directory, planned into `OUT` beside it.
+    fn plan(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let base = project(name, files);
         run(&base.join("src"), &base.join("out")).unwrap();
         base
     }
@@ -561,6 +577,11 @@ mod tests {
             fs::read_to_string(skeleton.join("crates/core/src/lib.rs")).unwrap(),
             PLACEHOLDER
         );
+        assert_eq!(
+            fs::read_to_string(skeleton.join(".cargo/config.toml")).unwrap(),
+            "[patch.crates-io.ryu]\npath = \"crates/ryu\"\n",
+            "the config in its canonical spelling"
+        );
         let lock = fs::read_to_string(skeleton.join("Cargo.lock")).unwrap();
         for (name, version) in [
             ("app", "0.0.0"),
@@ -572,6 +593,38 @@ mod tests {
             let entry = format!("name = \"{name}\"\nversion = \"{version}\"\n");
             assert!(lock.contains(&entry), "{entry} in\n{lock}");
         }
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_root_package_that_patches_itself_is_copied_whole_but_never_into_itself() {
+        // The root package patches itself (for registry crates that depend on it).
+        let base = project(
+            "self-patch",
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"lib\"\nversion = \"1.0.0\"\n\n\
+                     [patch.crates-io]\nlib = { path = \".\" }\n",
+                ),
+                ("src/lib.rs", "pub fn real() {}\n"),
+                ("src/main.rs", "fn main() {}\n"),
+                (
+                    "Cargo.lock",
+                    "version = 4\n\n[[package]]\nname = \"lib\"\nversion = \"1.0.0\"\n",
+                ),
+            ],
+        );
+        let error = run(&base.join("src"), &base.join("src/plan")).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("write the plan outside the project"),
+            "{error:#}"
+        );
+        run(&base.join("src"), &base.join("out")).unwrap();
+        assert_eq!(
+            fs::read_to_string(base.join("out/skeleton/src/lib.rs")).unwrap(),
+            "pub fn real() {}\n"
+        );
         fs::remove_dir_all(&base).unwrap();
     }
 
