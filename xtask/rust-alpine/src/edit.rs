@@ -1,11 +1,11 @@
 //! Edits to Cargo files, read and written as TOML (toml_edit keeps everything it does not
-//! touch: comments, quoting; line endings become `\n`): versions in a manifest and in Cargo.lock, and copying a
-//! tree. Needs only std, anyhow and toml_edit: the repository's bench compiles this file too.
+//! touch: comments, quoting; line endings become `\n`): versions in a manifest and in Cargo.lock,
+//! a document's canonical spelling, and copying a tree. Needs only std, anyhow and toml_edit: the repository's bench compiles this file too.
 
 use std::{fs, path::Path};
 
 use anyhow::{Context, bail};
-use toml_edit::{DocumentMut, Item, Value};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
 
 /// `MAJOR.MINOR.PATCH` (any pre-release or build suffix dropped) with the patch one higher.
 pub fn bump_patch(version: &str) -> anyhow::Result<String> {
@@ -24,6 +24,64 @@ pub fn bump_patch(version: &str) -> anyhow::Result<String> {
 pub fn parse(text: &str, what: &str) -> anyhow::Result<DocumentMut> {
     text.parse()
         .with_context(|| format!("{what} is not valid TOML"))
+}
+
+/// `doc` in one spelling: what cargo reads, not how it was written. Keys sorted, every table a
+/// `[table]` (`[[table]]` in arrays of them; inline only inside other arrays), keys and values
+/// in their default form (`"x"`, `3`), no comments or blank lines: documents that hold the same
+/// values give the same text.
+pub fn canonical(doc: &DocumentMut) -> String {
+    let mut out = DocumentMut::new();
+    *out.as_table_mut() = canonical_table(doc.as_table());
+    out.to_string()
+}
+
+fn canonical_table(table: &dyn TableLike) -> Table {
+    let mut entries: Vec<(&str, &Item)> = table.iter().collect();
+    entries.sort_by_key(|(key, _)| *key);
+    let mut out = Table::new();
+    for (key, item) in entries {
+        let item = match item {
+            Item::None => continue,
+            Item::Table(table) => Item::Table(canonical_table(table)),
+            Item::Value(Value::InlineTable(table)) => Item::Table(canonical_table(table)),
+            Item::ArrayOfTables(tables) => {
+                Item::ArrayOfTables(tables.iter().map(|table| canonical_table(table)).collect())
+            }
+            Item::Value(Value::Array(array))
+                if !array.is_empty() && array.iter().all(Value::is_inline_table) =>
+            {
+                let tables = array.iter().filter_map(Value::as_inline_table);
+                Item::ArrayOfTables(
+                    tables
+                        .map(|table| canonical_table(table))
+                        .collect::<ArrayOfTables>(),
+                )
+            }
+            Item::Value(value) => Item::Value(canonical_value(value)),
+        };
+        out.insert(key, item);
+    }
+    // A table of tables only needs no header of its own; an empty one keeps it (`[workspace]`).
+    out.set_implicit(
+        !out.is_empty()
+            && out
+                .iter()
+                .all(|(_, item)| item.is_table() || item.is_array_of_tables()),
+    );
+    out
+}
+
+fn canonical_value(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::from(text.value().as_str()),
+        Value::Integer(number) => Value::from(*number.value()),
+        Value::Float(number) => Value::from(*number.value()),
+        Value::Boolean(flag) => Value::from(*flag.value()),
+        Value::Datetime(time) => Value::from(*time.value()),
+        Value::Array(array) => Value::Array(array.iter().map(canonical_value).collect()),
+        Value::InlineTable(table) => Value::InlineTable(canonical_table(table).into_inline_table()),
+    }
 }
 
 /// The table at `path` (`["workspace", "package"]`), whatever the syntax: `[a.b]`, dotted keys,

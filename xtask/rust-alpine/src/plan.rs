@@ -3,11 +3,18 @@
 //! metadata change, so the dependency layer built from OUT stays cached across such changes.
 //!
 //! OUT/skeleton/      every workspace member's manifest and every other path package's (those
-//!                    reached through path dependencies, `[patch]` and `[replace]`), parsed and
-//!                    rewritten as TOML: the workspace's own versions masked (0.0.0), metadata,
-//!                    lints and descriptive keys removed; Cargo.lock with the path packages'
-//!                    versions masked; `.cargo/config.toml` and vendored sources as they are;
-//!                    a placeholder for every target.
+//!                    reached through path dependencies), parsed and rewritten as TOML: the
+//!                    workspace's own versions masked (0.0.0), metadata, lints and descriptive
+//!                    keys removed, and a placeholder for every target; `[patch]` and
+//!                    `[replace]` targets (in Cargo.toml or `.cargo/config.toml`, members too)
+//!                    and their path dependencies copied as they are, sources and all, since
+//!                    registry crates compile against them; Cargo.lock with the masked
+//!                    packages' versions masked; `.cargo/config.toml`; the vendored sources it
+//!                    points at, as they are.
+//!                    The masked manifests and the config are written in one spelling
+//!                    (`edit::canonical`: keys sorted, standard tables, default quoting, no
+//!                    comments; `x = "1"` as `x = { version = "1" }`), so the skeleton is a
+//!                    function of what cargo reads, not of how the files are written.
 //! OUT/manifest, bin  the package (its manifest, relative) and the binary the image ships.
 //! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
 //!                    cargo with `--config`): their `release`, without debug info.
@@ -19,7 +26,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use toml_edit::{DocumentMut, Item, TableLike};
+use toml_edit::{DocumentMut, Item};
 use xshell::Shell;
 
 use crate::{edit, project};
@@ -70,26 +77,6 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
     };
 
-    // The members and the root manifest (a virtual workspace's is no package's).
-    let mut manifests: BTreeSet<PathBuf> = project
-        .members
-        .iter()
-        .map(|member| member.manifest.clone())
-        .collect();
-    manifests.insert(root.join("Cargo.toml"));
-    for manifest in &manifests {
-        let relative = within(&root, manifest)?;
-        write(
-            relative,
-            &mask_manifest(&read(manifest)?, Role::Member)
-                .with_context(|| relative.display().to_string())?,
-        )?;
-    }
-    for target in project.members.iter().flat_map(|member| &member.targets) {
-        write(within(&root, &target.src_path)?, PLACEHOLDER)?;
-    }
-
-    // Path packages that are not members: only their library and build script compile.
     let configs: Vec<(PathBuf, DocumentMut)> = CONFIGS
         .iter()
         .map(|config| root.join(config))
@@ -101,17 +88,72 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
             ))
         })
         .collect::<anyhow::Result<_>>()?;
-    // Their versions are masked like the members', but for [patch] targets, which must still
-    // match what the registry's dependents require.
-    let mut masked: Vec<(String, String)> = project
+    let packages = path_packages(&project, &root, &configs)?;
+    let patched = |dir: &Path| {
+        dir.canonicalize()
+            .is_ok_and(|dir| packages.get(&dir) == Some(&true))
+    };
+
+    // [patch] and [replace] targets and their own path dependencies are dependencies of
+    // registry crates, which compile against their real sources: copied as they are.
+    fs::create_dir_all(&skeleton).with_context(|| format!("creating {}", skeleton.display()))?;
+    let destination = skeleton.canonicalize()?;
+    let mut copied = 0;
+    for dir in packages
+        .iter()
+        .filter(|(_, patched)| **patched)
+        .map(|(dir, _)| dir)
+    {
+        if destination.starts_with(dir) {
+            bail!(
+                "the plan's output {} is inside {}, a [patch] target that is copied whole into \
+                 it: write the plan outside the project (`cargo xtask plan . /tmp/plan`)",
+                out.display(),
+                dir.display()
+            );
+        }
+        edit::copy_tree(dir, &skeleton.join(within(&root, dir)?))?;
+        copied += 1;
+    }
+
+    // The members and the root manifest (a virtual workspace's is no package's), but for
+    // members that are also [patch] targets.
+    let mut manifests: BTreeSet<PathBuf> = project
         .members
         .iter()
+        .map(|member| member.manifest.clone())
+        .collect();
+    manifests.insert(root.join("Cargo.toml"));
+    manifests.retain(|manifest| !patched(manifest.parent().expect("a file")));
+    for manifest in &manifests {
+        let relative = within(&root, manifest)?;
+        write(
+            relative,
+            &mask_manifest(&read(manifest)?, Role::Member)
+                .with_context(|| relative.display().to_string())?,
+        )?;
+    }
+    let members = project
+        .members
+        .iter()
+        .filter(|member| manifests.contains(&member.manifest));
+    for target in members.clone().flat_map(|member| &member.targets) {
+        write(within(&root, &target.src_path)?, PLACEHOLDER)?;
+    }
+
+    // Other path packages: only their library and build script compile. Their versions are
+    // masked like the members'.
+    let mut masked: Vec<(String, String)> = members
         .map(|member| (member.name.clone(), member.version.clone()))
         .collect();
-    for (dir, patched) in path_packages(&project, &root, &configs)? {
+    for dir in packages
+        .iter()
+        .filter(|(_, patched)| !**patched)
+        .map(|(dir, _)| dir)
+    {
         let manifest = dir.join("Cargo.toml");
         let mut doc = edit::parse(&read(&manifest)?, &manifest.display().to_string())?;
-        let relative = within(&root, &dir)?;
+        let relative = within(&root, dir)?;
         let lib = doc
             .get("lib")
             .and_then(|lib| lib.get("path"))
@@ -132,15 +174,9 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("{} has no package name", manifest.display()))?
             .to_owned();
         let version = field("version").unwrap_or("0.0.0").to_owned();
-        let role = match patched {
-            true => Role::Patch,
-            false => Role::PathDependency,
-        };
-        if !patched {
-            masked.push((name, version));
-        }
-        mask(&mut doc, role);
-        write(&relative.join("Cargo.toml"), &doc.to_string())?;
+        masked.push((name, version));
+        mask(&mut doc, Role::PathDependency);
+        write(&relative.join("Cargo.toml"), &edit::canonical(&doc))?;
     }
 
     // The lock, with the same versions masked.
@@ -153,7 +189,7 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
     // Build configuration that applies to the dependencies (rustflags, cfgs, [env], linkers,
     // [patch]) and the vendored sources it points at.
     for (path, config) in &configs {
-        write(within(&root, path)?, &read(path)?)?;
+        write(within(&root, path)?, &edit::canonical(config))?;
         for source in config
             .get("source")
             .and_then(Item::as_table_like)
@@ -191,7 +227,8 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         fs::write(out.join(file), contents).with_context(|| format!("writing {file}"))?;
     }
     eprintln!(
-        "plan: {} workspace package(s), {} manifest(s); shipping binary {:?} of package {}",
+        "plan: {} workspace package(s), {} manifest(s), {copied} [patch] package(s) as they \
+         are; shipping binary {:?} of package {}",
         project.members.len(),
         manifests.len(),
         project.bin,
@@ -220,23 +257,21 @@ fn within<'a>(root: &Path, path: &'a Path) -> anyhow::Result<&'a Path> {
 pub fn mask_manifest(text: &str, role: Role) -> anyhow::Result<String> {
     let mut doc = edit::parse(text, "Cargo.toml")?;
     mask(&mut doc, role);
-    Ok(doc.to_string())
+    Ok(edit::canonical(&doc))
 }
 
-/// What a path package is to the build.
+/// What a masked path package is to the build ([patch] targets are not masked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Member,
     /// Reached through path dependencies only: its library and build script compile.
     PathDependency,
-    /// Named by [patch] or [replace]: as a dependency, and its version must still match.
-    Patch,
 }
 
 /// Masks what changes without changing how the dependencies compile: the package's own
-/// version (0.0.0, and path dependencies' version requirements with it; not a [patch]'s),
-/// descriptive keys, metadata, lints and badges. A package that is only a dependency keeps
-/// its library and build script alone.
+/// version (0.0.0, and path dependencies' version requirements with it), descriptive keys,
+/// metadata, lints and badges. A package that is only a dependency keeps its library and
+/// build script alone.
 fn mask(doc: &mut DocumentMut, role: Role) {
     for key in ["badges", "lints"] {
         doc.remove(key);
@@ -247,7 +282,7 @@ fn mask(doc: &mut DocumentMut, role: Role) {
                 table.remove(key);
             }
             let version = table.get_mut("version").filter(|version| version.is_str());
-            if let Some(version) = version.filter(|_| role != Role::Patch) {
+            if let Some(version) = version {
                 *version = toml_edit::value("0.0.0");
             }
         }
@@ -257,8 +292,15 @@ fn mask(doc: &mut DocumentMut, role: Role) {
         workspace.remove("lints");
     }
     each_dependency(doc, |dependency| {
-        if dependency.contains_key("path") {
-            dependency.remove("version");
+        // `x = "1"` is `x = { version = "1" }` to cargo.
+        if let Some(version) = dependency.as_str() {
+            let mut table = toml_edit::InlineTable::new();
+            table.insert("version", version.into());
+            *dependency = toml_edit::value(table);
+        }
+        let table = dependency.as_table_like_mut().expect("a table now");
+        if table.contains_key("path") {
+            table.remove("version");
         }
     });
     if role != Role::Member {
@@ -280,15 +322,12 @@ fn entries(item: &mut Item) -> impl Iterator<Item = (toml_edit::KeyMut<'_>, &mut
         .flat_map(|table| table.iter_mut())
 }
 
-/// Calls `f` with every dependency written as a table (`{ path = ".." }`, `[dependencies.x]`)
-/// in every dependency table: of each kind and platform, `[workspace.dependencies]`,
-/// `[patch.*]` and `[replace]`.
-fn each_dependency(doc: &mut DocumentMut, mut f: impl FnMut(&mut dyn TableLike)) {
+/// Calls `f` with every dependency (`x = "1"`, `{ path = ".." }`, `[dependencies.x]`) in every
+/// dependency table: of each kind and platform, `[workspace.dependencies]`, `[patch.*]` and
+/// `[replace]`.
+fn each_dependency(doc: &mut DocumentMut, mut f: impl FnMut(&mut Item)) {
     let kinds: Vec<&str> = DEPENDENCY_TABLES.split_whitespace().collect();
-    let mut visit = |item: &mut Item| {
-        let tables = entries(item).filter_map(|(_, dependency)| dependency.as_table_like_mut());
-        tables.for_each(&mut f);
-    };
+    let mut visit = |item: &mut Item| entries(item).for_each(|(_, dependency)| f(dependency));
     for (key, item) in doc.as_table_mut().iter_mut() {
         let tables: Vec<&mut Item> = match key.get() {
             "replace" => vec![item],
@@ -313,20 +352,19 @@ fn each_dependency(doc: &mut DocumentMut, mut f: impl FnMut(&mut dyn TableLike))
 fn dependency_paths(doc: &mut DocumentMut) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     each_dependency(doc, |dependency| {
-        paths.extend(
-            dependency
-                .get("path")
-                .and_then(Item::as_str)
-                .map(PathBuf::from),
-        );
+        let path = dependency
+            .as_table_like()
+            .and_then(|table| table.get("path"));
+        paths.extend(path.and_then(Item::as_str).map(PathBuf::from));
     });
     paths
 }
 
-/// Every path package the build may need that is not a member: path dependencies on crates
-/// outside the workspace (excluded ones too), `[patch]` and `[replace]` paths in Cargo.toml
-/// and `.cargo/config.toml`, and their own path dependencies. Directories, canonical, each
-/// with whether a [patch] or [replace] names it.
+/// Every path package the build may need that is not a member, and the members that are
+/// [patch] targets: path dependencies on crates outside the workspace (excluded ones too),
+/// `[patch]` and `[replace]` paths in Cargo.toml and `.cargo/config.toml`, and their own path
+/// dependencies. Directories, canonical, each with whether it is a [patch] or [replace]
+/// target or a path dependency of one, recursively (a dependency of the patched crate).
 fn path_packages(
     project: &project::Project,
     root: &Path,
@@ -348,9 +386,13 @@ fn path_packages(
         })
         .collect();
     let root_doc = edit::parse(&read(&root.join("Cargo.toml"))?, "Cargo.toml")?;
-    let mut roots = vec![root_doc];
-    roots.extend(configs.iter().map(|(_, doc)| doc.clone()));
-    for doc in &mut roots {
+    // Paths in a config are relative to the directory that holds its `.cargo`.
+    let mut roots = vec![(root.to_owned(), root_doc)];
+    for (path, doc) in configs {
+        let base = path.parent().and_then(Path::parent).expect("in .cargo/");
+        roots.push((base.to_owned(), doc.clone()));
+    }
+    for (base, doc) in &mut roots {
         // Only [patch] and [replace] here: the members' own dependencies came from cargo.
         let mut patches = DocumentMut::new();
         for key in ["patch", "replace"] {
@@ -361,22 +403,22 @@ fn path_packages(
         queue.extend(
             dependency_paths(&mut patches)
                 .into_iter()
-                .map(|path| (root.join(path), true)),
+                .map(|path| (base.join(path), true)),
         );
     }
     let mut found = BTreeMap::new();
     while let Some((dir, patched)) = queue.pop() {
         let dir = dir.canonicalize().with_context(|| {
             format!(
-                "the path dependency {} does not exist in the build context",
+                "the path dependency {} does not exist in the build context (is it in \
+                 .dockerignore?)",
                 dir.display()
             )
         })?;
-        if members.contains(&dir) {
-            continue;
-        }
-        if let Some(seen) = found.get_mut(&dir) {
-            *seen |= patched;
+        // Seen already, or a member that is not patched: nothing to add.
+        if found.get(&dir).is_some_and(|seen| *seen || !patched)
+            || (members.contains(&dir) && !patched)
+        {
             continue;
         }
         within(root, &dir)?;
@@ -385,7 +427,7 @@ fn path_packages(
         queue.extend(
             dependency_paths(&mut doc)
                 .into_iter()
-                .map(|path| (dir.join(path), false)),
+                .map(|path| (dir.join(path), patched)),
         );
         found.insert(dir, patched);
     }
@@ -409,24 +451,25 @@ mod tests {
                 "[package] # the service\r\nname = 'demo'\r\nversion = '1.2.3'\r\ndescription = \"x\"\r\n\r\n\
                  [dependencies.core]\r\npath = 'crates/core'\r\nversion = '1.2'\r\n\r\n\
                  [package.metadata.deb]\r\nassets = [\r\n  [\"a\", \"b\"],\r\n]\r\n[lints.rust]\r\nmissing_docs = \"deny\"\r\n",
-                "[package] # the service\nname = 'demo'\nversion = \"0.0.0\"\n\n\
-                 [dependencies.core]\npath = 'crates/core'\n",
+                "[dependencies.core]\npath = \"crates/core\"\n\n\
+                 [package]\nname = \"demo\"\nversion = \"0.0.0\"\n",
             ),
             (
                 "[workspace]\nmembers = [\"a\"]\npackage.version = \"2.0.0\"\nmetadata.docker.size-budget = \"8 MB\"\n\n\
                  [workspace.dependencies]\ncore = {\n  path = \"core\", version = \"2\" }\n\
                  [target.'cfg(unix)'.dependencies]\nx = { path = \"x\", version = \"1\", features = [] }\n\
                  [patch.crates-io]\nitoa = { path = \"patches/itoa\", version = \"1\" }\n",
-                "[workspace]\nmembers = [\"a\"]\npackage.version = \"0.0.0\"\n\n\
-                 [workspace.dependencies]\ncore = {\n  path = \"core\"}\n\
-                 [target.'cfg(unix)'.dependencies]\nx = { path = \"x\", features = [] }\n\
-                 [patch.crates-io]\nitoa = { path = \"patches/itoa\"}\n",
+                "[patch.crates-io.itoa]\npath = \"patches/itoa\"\n\n\
+                 [target.\"cfg(unix)\".dependencies.x]\nfeatures = []\npath = \"x\"\n\n\
+                 [workspace]\nmembers = [\"a\"]\n\n\
+                 [workspace.dependencies.core]\npath = \"core\"\n\n\
+                 [workspace.package]\nversion = \"0.0.0\"\n",
             ),
             (
                 "[package]\nname = \"m\"\nversion.workspace = true\n\
                  [dependencies]\nanyhow = \"1\"\n[lints]\nworkspace = true\n",
-                "[package]\nname = \"m\"\nversion.workspace = true\n\
-                 [dependencies]\nanyhow = \"1\"\n",
+                "[dependencies.anyhow]\nversion = \"1\"\n\n\
+                 [package]\nname = \"m\"\n\n[package.version]\nworkspace = true\n",
             ),
         ] {
             assert_eq!(
@@ -437,16 +480,221 @@ mod tests {
         }
     }
 
+    /// A project written into `base/src` (a fresh directory).
+    fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let base = std::env::temp_dir().join(format!("plan-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        for (path, contents) in files {
+            let path = base.join("src").join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, contents).unwrap();
+        }
+        base
+    }
+
+    /// A project written into a fresh directory, planned into `OUT` beside it.
+    fn plan(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let base = project(name, files);
+        run(&base.join("src"), &base.join("out")).unwrap();
+        base
+    }
+
     #[test]
-    fn a_patch_keeps_its_version_and_only_its_library() {
-        let masked = mask_manifest(
-            "[package]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[bin]]\nname = \"tool\"\n",
-            Role::Patch,
-        )
-        .unwrap();
-        assert!(!masked.contains("[[bin]]"), "{masked}");
-        assert!(masked.contains("autobins = false"), "{masked}");
-        assert!(masked.contains("version = \"1.0.0\""), "{masked}");
+    fn patch_targets_and_their_path_dependencies_keep_their_real_sources() {
+        let itoa = "[package]\nname = \"itoa\"\nversion = \"1.0.15\"\nedition = \"2021\"\n\
+                    description = \"patched\"\n\n[dependencies]\nitoa-core = { path = \"../itoa-core\" }\n";
+        let files = [
+            (
+                "Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                 [dependencies]\nitoa = \"1\"\ncore = { path = \"crates/core\" }\n\n\
+                 [workspace]\nmembers = [\"crates/ryu\"]\n\n\
+                 [patch.crates-io]\nitoa = { path = \"patches/itoa\" }\n",
+            ),
+            ("src/main.rs", "fn main() { itoa::real(); }\n"),
+            (
+                "crates/core/Cargo.toml",
+                "[package]\nname = \"core\"\nversion = \"0.3.0\"\n",
+            ),
+            ("crates/core/src/lib.rs", "pub fn core() {}\n"),
+            // A member that .cargo/config.toml patches: a dependency, so real too.
+            (
+                "crates/ryu/Cargo.toml",
+                "[package]\nname = \"ryu\"\nversion = \"1.0.20\"\n",
+            ),
+            ("crates/ryu/src/lib.rs", "pub fn ryu() {}\n"),
+            (
+                ".cargo/config.toml",
+                "[patch.crates-io]\nryu.path = \"crates/ryu\"\n",
+            ),
+            ("patches/itoa/Cargo.toml", itoa),
+            (
+                "patches/itoa/src/lib.rs",
+                "pub fn real() { itoa_core::real(); }\n",
+            ),
+            ("patches/itoa/src/fmt.rs", "// a module\n"),
+            (
+                "patches/itoa/build.rs",
+                "fn main() { println!(\"real\"); }\n",
+            ),
+            ("patches/itoa/target/debug/junk", "build output\n"),
+            (
+                "patches/itoa-core/Cargo.toml",
+                "[package]\nname = \"itoa-core\"\nversion = \"0.2.0\"\n",
+            ),
+            ("patches/itoa-core/src/lib.rs", "pub fn real() {}\n"),
+            (
+                "Cargo.lock",
+                "version = 4\n\n\
+                 [[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\
+                 dependencies = [\n \"core\",\n \"itoa\",\n]\n\n\
+                 [[package]]\nname = \"core\"\nversion = \"0.3.0\"\n\n\
+                 [[package]]\nname = \"itoa\"\nversion = \"1.0.15\"\ndependencies = [\n \"itoa-core\",\n]\n\n\
+                 [[package]]\nname = \"itoa-core\"\nversion = \"0.2.0\"\n\n\
+                 [[package]]\nname = \"ryu\"\nversion = \"1.0.20\"\n",
+            ),
+        ];
+        let base = plan("patch", &files);
+        let skeleton = base.join("out/skeleton");
+        for (path, contents) in files {
+            let copy = fs::read_to_string(skeleton.join(path)).ok();
+            if [".cargo/config.toml", "Cargo.lock"].contains(&path) {
+                continue;
+            }
+            let real = path.starts_with("patches/") && !path.contains("/target/")
+                || path.starts_with("crates/ryu/");
+            if real {
+                assert_eq!(copy.as_deref(), Some(contents), "{path} is copied as it is");
+            } else {
+                assert_ne!(
+                    copy.as_deref(),
+                    Some(contents),
+                    "{path} is masked or left out"
+                );
+            }
+        }
+        assert_eq!(
+            fs::read_to_string(skeleton.join("crates/core/src/lib.rs")).unwrap(),
+            PLACEHOLDER
+        );
+        assert_eq!(
+            fs::read_to_string(skeleton.join(".cargo/config.toml")).unwrap(),
+            "[patch.crates-io.ryu]\npath = \"crates/ryu\"\n",
+            "the config in its canonical spelling"
+        );
+        let lock = fs::read_to_string(skeleton.join("Cargo.lock")).unwrap();
+        for (name, version) in [
+            ("app", "0.0.0"),
+            ("core", "0.0.0"),
+            ("itoa", "1.0.15"),
+            ("itoa-core", "0.2.0"),
+            ("ryu", "1.0.20"),
+        ] {
+            let entry = format!("name = \"{name}\"\nversion = \"{version}\"\n");
+            assert!(lock.contains(&entry), "{entry} in\n{lock}");
+        }
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_root_package_that_patches_itself_is_copied_whole_but_never_into_itself() {
+        // The root package patches itself (for registry crates that depend on it).
+        let base = project(
+            "self-patch",
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"lib\"\nversion = \"1.0.0\"\n\n\
+                     [patch.crates-io]\nlib = { path = \".\" }\n",
+                ),
+                ("src/lib.rs", "pub fn real() {}\n"),
+                ("src/main.rs", "fn main() {}\n"),
+                (
+                    "Cargo.lock",
+                    "version = 4\n\n[[package]]\nname = \"lib\"\nversion = \"1.0.0\"\n",
+                ),
+            ],
+        );
+        let error = run(&base.join("src"), &base.join("src/plan")).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("write the plan outside the project"),
+            "{error:#}"
+        );
+        run(&base.join("src"), &base.join("out")).unwrap();
+        assert_eq!(
+            fs::read_to_string(base.join("out/skeleton/src/lib.rs")).unwrap(),
+            "pub fn real() {}\n"
+        );
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn the_masked_manifest_is_what_cargo_reads_not_how_it_is_written() {
+        let same = [
+            // Comments, blank lines, line endings.
+            (
+                "[package]\nname = \"a\"\nversion = \"1.0.0\"\n",
+                "# the app\r\n\r\n[package] # it\r\n\r\nname = \"a\" # name\r\n\r\n\r\nversion = \"1.0.0\"\r\n",
+            ),
+            // Key and table order.
+            (
+                "[package]\nname = \"a\"\nedition = \"2021\"\n[dependencies]\nx = \"1\"\ny = \"2\"\n",
+                "[dependencies]\ny = \"2\"\nx = \"1\"\n[package]\nedition = \"2021\"\nname = \"a\"\n",
+            ),
+            // Inline and standard tables, arrays of tables.
+            (
+                "[dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\n\
+                 [[bin]]\nname = \"a\"\npath = \"src/a.rs\"\n",
+                "bin = [{ path = \"src/a.rs\", name = \"a\" }]\n\
+                 [dependencies.serde]\nfeatures = [\"derive\"]\nversion = \"1\"\n",
+            ),
+            // Quoting of keys and strings, multi-line arrays, integers.
+            (
+                "[target.'cfg(unix)'.dependencies]\nlibc = '0.2'\n\
+                 [features]\nfull = ['a', 'b']\n[profile.release]\nopt-level = 3\n",
+                "[target.\"cfg(unix)\".dependencies]\nlibc = \"0.2\"\n\
+                 [features]\nfull = [\n  \"a\",\n  \"b\",\n]\n[profile.release]\nopt-level = 0x3\n",
+            ),
+            // Dotted keys and tables.
+            (
+                "package.name = \"a\"\npackage.version.workspace = true\n",
+                "[package]\nname = \"a\"\n[package.version]\nworkspace = true\n",
+            ),
+            // A version requirement alone, and what masking removes anyway.
+            (
+                "[package]\nname = \"a\"\nversion = \"1.0.0\"\n[dependencies]\nx = \"1\"\n",
+                "[package]\nname = \"a\"\nversion = \"2.0.0\"\ndescription = \"new\"\n\
+                 [dependencies]\nx = { version = \"1\" }\n",
+            ),
+        ];
+        let different = [
+            // A dependency added.
+            (
+                "[dependencies]\nx = \"1\"\n",
+                "[dependencies]\nx = \"1\"\ny = \"1\"\n",
+            ),
+            // A dependency's features.
+            (
+                "[dependencies]\nx = { version = \"1\", features = [\"a\"] }\n",
+                "[dependencies]\nx = { version = \"1\", features = [\"b\"] }\n",
+            ),
+            // The package's features.
+            (
+                "[features]\ndefault = [\"a\"]\na = []\n",
+                "[features]\ndefault = []\na = []\n",
+            ),
+            // An empty table is not no table.
+            ("[workspace]\n", ""),
+        ];
+        let masked = |manifest: &str| mask_manifest(manifest, Role::Member).unwrap();
+        for (a, b) in same {
+            assert_eq!(masked(a), masked(b), "{a}\nand\n{b}");
+            // Valid TOML of the same values: the canonical form of itself.
+            assert_eq!(masked(&masked(a)), masked(a), "{a}");
+        }
+        for (a, b) in different {
+            assert_ne!(masked(a), masked(b), "{a}\nand\n{b}");
+        }
     }
 
     #[test]

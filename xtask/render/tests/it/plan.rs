@@ -2,8 +2,9 @@
 //! xtask) on manifests written in every form cargo accepts. No engine: each case is a project
 //! of our own, locked by cargo, planned, and the skeleton checked as the image build would use
 //! it: `cargo metadata --locked` and `cargo check --locked` of every target on it, no source of
-//! the project in it, the named binary and package, and the same bytes after a source-only
-//! change and after a version bump (so the image's dependency layer stays cached).
+//! the project in it (but for [patch] targets, dependencies copied as they are), the named
+//! binary and package, and the same bytes after a source-only change and after a version bump
+//! of the workspace (so the image's dependency layer stays cached).
 
 use std::{
     collections::BTreeMap,
@@ -28,6 +29,9 @@ struct Case {
     crlf: bool,
     /// After locking: `cargo vendor` and a `[source]` replacement in .cargo/config.toml.
     vendor: bool,
+    /// Directories (`patches/`) of [patch] targets and their path dependencies: dependencies,
+    /// in the skeleton as they are.
+    real: &'static [&'static str],
 }
 
 const MAIN: &str = "fn main() {\n    println!(\"hi\");\n}\n";
@@ -44,6 +48,7 @@ const fn case(
         expect,
         crlf: false,
         vendor: false,
+        real: &[],
     }
 }
 
@@ -144,28 +149,32 @@ const CASES: &[Case] = &[
         ],
         Ok(("app/Cargo.toml", "app")),
     ),
-    case(
-        "[patch.crates-io] with a local path whose crate has a path dependency of its own",
-        &[
-            (
-                "Cargo.toml",
-                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nitoa = \"1\"\n\n[patch.crates-io]\nitoa = { path = \"patches/itoa\" }\n\n[workspace]\n\n[workspace.metadata.docker]\nruntime = \"scratch\"\nsize-budget = \"8 MB\"\n",
-            ),
-            ("src/main.rs", MAIN),
-            (
-                "patches/itoa/Cargo.toml",
-                "[package]\nname = \"itoa\"\nversion = \"1.99.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa-core = { path = \"../itoa-core\" }\n\n[[bin]]\nname = \"not-built\"\npath = \"src/not-built.rs\"\n",
-            ),
-            ("patches/itoa/src/lib.rs", LIB),
-            (
-                "patches/itoa-core/Cargo.toml",
-                "[package]\nname = \"itoa-core\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"gen.rs\"\n",
-            ),
-            ("patches/itoa-core/gen.rs", MAIN),
-            ("patches/itoa-core/src/lib.rs", LIB),
-        ],
-        Ok(("Cargo.toml", "app")),
-    ),
+    Case {
+        real: &["patches/"],
+        ..case(
+            "[patch.crates-io] with a local path whose crate has a path dependency of its own",
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nitoa = \"1\"\n\n[patch.crates-io]\nitoa = { path = \"patches/itoa\" }\n\n[workspace]\n\n[workspace.metadata.docker]\nruntime = \"scratch\"\nsize-budget = \"8 MB\"\n",
+                ),
+                ("src/main.rs", MAIN),
+                (
+                    "patches/itoa/Cargo.toml",
+                    "[package]\nname = \"itoa\"\nversion = \"1.99.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa-core = { path = \"../itoa-core\" }\n\n[[bin]]\nname = \"not-built\"\npath = \"src/not-built.rs\"\n",
+                ),
+                ("patches/itoa/src/lib.rs", LIB),
+                ("patches/itoa/src/not-built.rs", MAIN),
+                (
+                    "patches/itoa-core/Cargo.toml",
+                    "[package]\nname = \"itoa-core\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"gen.rs\"\n",
+                ),
+                ("patches/itoa-core/gen.rs", MAIN),
+                ("patches/itoa-core/src/lib.rs", LIB),
+            ],
+            Ok(("Cargo.toml", "app")),
+        )
+    },
     case(
         "a path dependency on an excluded crate",
         &[
@@ -475,12 +484,23 @@ fn check_case(case: &Case) {
         (manifest, bin),
         "[{tag}]"
     );
+    let real = |path: &str| case.real.iter().any(|dir| path.starts_with(dir));
     for (path, contents) in &planned {
+        let dependency = path
+            .strip_prefix("skeleton")
+            .is_ok_and(|path| real(&path.to_string_lossy()));
         let contents = String::from_utf8_lossy(contents);
         assert!(
-            !contents.contains(MARKER),
+            dependency || !contents.contains(MARKER),
             "[{tag}] {} leaks the project's source",
             path.display()
+        );
+    }
+    for (path, _) in case.files.iter().filter(|(path, _)| real(path)) {
+        assert_eq!(
+            planned.get(&Path::new("skeleton").join(path)),
+            Some(&fs::read(project.join(path)).unwrap()),
+            "[{tag}] the [patch] dependency's {path} is not in the skeleton as it is"
         );
     }
     let skeleton = out.join("skeleton");
@@ -512,8 +532,13 @@ fn check_case(case: &Case) {
         },
     );
 
-    // A source-only change and a version bump leave the plan byte for byte as it was.
-    for (path, _) in case.files.iter().filter(|(path, _)| path.ends_with(".rs")) {
+    // A source-only change and a version bump of the workspace (not of a [patch] dependency)
+    // leave the plan byte for byte as it was.
+    for (path, _) in case
+        .files
+        .iter()
+        .filter(|(path, _)| path.ends_with(".rs") && !real(path))
+    {
         rewrite(&project, path, |text| format!("{text}// changed\n"));
     }
     assert_eq!(
@@ -524,7 +549,7 @@ fn check_case(case: &Case) {
     for (path, _) in case
         .files
         .iter()
-        .filter(|(path, _)| path.ends_with("Cargo.toml"))
+        .filter(|(path, _)| path.ends_with("Cargo.toml") && !real(path))
     {
         rewrite(&project, path, |text| {
             text.replace("\"0.1.0\"", "\"0.1.1\"")
