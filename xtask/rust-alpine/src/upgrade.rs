@@ -222,16 +222,38 @@ pub fn run(to: Option<&str>) -> anyhow::Result<()> {
     if let Some(version) = to.filter(|version| *version != tool::VERSION) {
         check_version(version)?;
         let path = root.join(MANIFEST);
-        let manifest = std::fs::read_to_string(&path).context("reading xtask/Cargo.toml")?;
-        let manifest = set_pin(&manifest, version)?;
-        std::fs::write(&path, manifest).context("writing xtask/Cargo.toml")?;
-        println!("xtask/Cargo.toml: rust-alpine pinned to ={version}; running its upgrade");
-        // The project's alias, `cargo xtask`, with the new pin: cargo builds that version.
+        let before = std::fs::read_to_string(&path).context("reading xtask/Cargo.toml")?;
+        let lock_path = root.join("xtask/Cargo.lock");
+        let lock_before = std::fs::read_to_string(&lock_path).ok();
+        std::fs::write(&path, set_pin(&before, version)?).context("writing xtask/Cargo.toml")?;
+        println!("xtask/Cargo.toml: rust-alpine pinned to ={version}; building it");
+        // The project's alias, `cargo xtask`, with the new pin: cargo builds that version. A
+        // version that does not build would leave `cargo xtask` broken: the pin goes back.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = std::process::Command::new(cargo)
-            .args(["run", "--quiet", "--manifest-path", "xtask/Cargo.toml"])
-            .args(["--target-dir", "target/xtask", "--", "upgrade"])
-            .current_dir(&root)
+        let xtask = |command: &str| {
+            let mut cargo = std::process::Command::new(&cargo);
+            cargo
+                .args([command, "--quiet", "--manifest-path", "xtask/Cargo.toml"])
+                .args(["--target-dir", "target/xtask"])
+                .current_dir(&root);
+            cargo
+        };
+        let built = xtask("build")
+            .status()
+            .context("running cargo build for xtask/")?;
+        if !built.success() {
+            std::fs::write(&path, &before).context("restoring xtask/Cargo.toml")?;
+            if let Some(lock) = &lock_before {
+                std::fs::write(&lock_path, lock).context("restoring xtask/Cargo.lock")?;
+            }
+            bail!(
+                "xtask/ did not build with rust-alpine ={version} (see above): xtask/Cargo.toml \
+                 and xtask/Cargo.lock are as they were; is {version} released (and reachable \
+                 from here)?"
+            );
+        }
+        let status = xtask("run")
+            .args(["--", "upgrade"])
             .status()
             .context("running `cargo xtask upgrade` with the new pin")?;
         return match status.code() {
@@ -326,8 +348,10 @@ pub fn embedded() -> Templates {
 /// What happened to one owned file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Already what this version renders, or the user's edits over an unchanged template.
+    /// Already what this version renders.
     Unchanged,
+    /// The user's edits, and nothing new from the template to merge into them.
+    Edited,
     /// Untouched since the old render: now the new one.
     Replaced,
     /// Edited by the user and changed by the template: both kept.
@@ -348,6 +372,7 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Outcome::Unchanged => "unchanged",
+            Outcome::Edited => "unchanged (your edits; nothing new to merge)",
             Outcome::Replaced => "replaced (you had not edited it)",
             Outcome::Merged => "merged (your edits kept)",
             Outcome::Conflict => "CONFLICT (resolve the markers)",
@@ -517,7 +542,7 @@ mod merge {
             }
             (Some(_), None, Some(_)) => (Outcome::NotOurs, None),
             (Some(current), Some(old), Some(new)) => match diffy::merge(old, current, new) {
-                Ok(merged) if merged == current => (Outcome::Unchanged, None),
+                Ok(merged) if merged == current => (Outcome::Edited, None),
                 Ok(merged) => (Outcome::Merged, Some(merged)),
                 Err(conflicted) => (Outcome::Conflict, Some(conflicted)),
             },
@@ -528,6 +553,16 @@ mod merge {
     /// gets it (any registry or source replacement it is configured with): a throwaway package
     /// that depends on that version, `cargo metadata`, and templates/ beside its manifest.
     pub fn cargo_templates(root: &Path, version: &str) -> anyhow::Result<Templates> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        cargo_templates_with(&cargo, root, version)
+    }
+
+    /// [`cargo_templates`] with the cargo program given.
+    pub(super) fn cargo_templates_with(
+        cargo: &str,
+        root: &Path,
+        version: &str,
+    ) -> anyhow::Result<Templates> {
         let dir = root.join("target/xtask/rust-alpine-upgrade").join(version);
         std::fs::create_dir_all(dir.join("src"))
             .with_context(|| format!("creating {}", dir.display()))?;
@@ -542,8 +577,7 @@ mod merge {
         )
         .with_context(|| format!("writing {}", manifest.display()))?;
         std::fs::write(dir.join("src/lib.rs"), "").context("writing src/lib.rs")?;
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let output = std::process::Command::new(&cargo)
+        let output = std::process::Command::new(cargo)
             .args(["metadata", "--format-version", "1", "--manifest-path"])
             .arg(&manifest)
             .stderr(std::process::Stdio::inherit())
@@ -909,6 +943,60 @@ mod tests {
         // `cargo xtask docker` does not ask for one.
         check(dir.path()).unwrap();
         assert_eq!(read(dir.path(), "Dockerfile"), "FROM scratch\n");
+    }
+
+    /// The old templates come from the crate source `cargo metadata` names (a stand-in cargo
+    /// here, which checks the throwaway manifest it is given).
+    #[cfg(unix)]
+    #[test]
+    fn old_templates_are_read_beside_the_manifest_cargo_names() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("registry/rust-alpine-0.0.9");
+        std::fs::create_dir_all(source.join("templates/.cargo")).unwrap();
+        std::fs::write(source.join("templates/Dockerfile"), "FROM {{runtime}}\n").unwrap();
+        std::fs::write(source.join("templates/.cargo/config.toml"), "[alias]\n").unwrap();
+        let metadata = format!(
+            "{{\"packages\": [{{\"name\": \"rust-alpine-upgrade\", \"version\": \"0.0.0\", \
+             \"manifest_path\": \"/x/Cargo.toml\"}}, {{\"name\": \"rust-alpine\", \
+             \"version\": \"0.0.9\", \"manifest_path\": \"{}\"}}]}}",
+            source.join("Cargo.toml").display()
+        );
+        std::fs::write(dir.path().join("metadata.json"), metadata).unwrap();
+        let cargo = dir.path().join("cargo");
+        std::fs::write(
+            &cargo,
+            format!(
+                "#!/bin/sh\n[ \"$1 $2 $3 $4\" = \"metadata --format-version 1 --manifest-path\" ] \
+                 || exit 3\ngrep -q '^rust-alpine = \"=0.0.9\"$' \"$5\" || exit 4\n\
+                 grep -q '^\\[workspace\\]$' \"$5\" || exit 5\ncat '{}'\n",
+                dir.path().join("metadata.json").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cargo = cargo.to_str().unwrap();
+        let root = dir.path().join("project");
+        let templates = merge::cargo_templates_with(cargo, &root, "0.0.9").unwrap();
+        assert_eq!(
+            templates.keys().collect::<Vec<_>>(),
+            [".cargo/config.toml", "Dockerfile"]
+        );
+        assert_eq!(templates["Dockerfile"], "FROM {{runtime}}\n");
+        assert!(
+            root.join("target/xtask/rust-alpine-upgrade/0.0.9/Cargo.toml")
+                .is_file()
+        );
+        std::fs::remove_dir_all(source.join("templates")).unwrap();
+        let error = merge::cargo_templates_with(cargo, &root, "0.0.9")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("ships no templates"), "{error}");
+        assert!(error.contains("--init"), "{error}");
+        let error = merge::cargo_templates_with(cargo, &root, "0.0.8")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("could not get rust-alpine 0.0.8"), "{error}");
     }
 
     #[test]
