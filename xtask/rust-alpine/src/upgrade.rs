@@ -480,14 +480,23 @@ mod merge {
         let mut conflicts = Vec::new();
         for path in OWNED {
             let current = std::fs::read_to_string(root.join(path)).ok();
+            // A checkout with CRLF line endings (git's autocrlf) is compared and merged as LF,
+            // and written back as it was.
+            let crlf = current.as_ref().is_some_and(|text| text.contains("\r\n"));
+            let current = current.map(|text| text.replace("\r\n", "\n"));
             let (outcome, text) = outcome(current.as_deref(), old.get(*path), new.get(*path));
             if let Some(text) = text {
+                let text = if crlf {
+                    text.replace('\n', "\r\n")
+                } else {
+                    text
+                };
                 writes.push((*path, text));
             }
             if outcome == Outcome::Conflict {
                 conflicts.push(*path);
             }
-            if current.is_some() || old.contains_key(*path) || new.contains_key(*path) {
+            if current.is_some() || new.contains_key(*path) {
                 println!("  {path}: {outcome}");
             }
         }
@@ -909,6 +918,33 @@ mod tests {
         run_upgrade(dir).unwrap();
         assert_eq!(read(dir, "Dockerfile"), resolved);
         check(dir).unwrap();
+    }
+
+    #[test]
+    fn crlf_checkouts_merge_and_stay_crlf() {
+        let dir = project(&old_templates());
+        let dir = dir.path();
+        let edited = read(dir, "Dockerfile")
+            .replace(
+                "# <<<\nARG VERSION=",
+                "# <<<\nCOPY config /config\nARG VERSION=",
+            )
+            .replace('\n', "\r\n");
+        std::fs::write(dir.join("Dockerfile"), &edited).unwrap();
+        std::fs::write(
+            dir.join(".dockerignore"),
+            read(dir, ".dockerignore").replace('\n', "\r\n"),
+        )
+        .unwrap();
+        run_upgrade(dir).unwrap();
+        let dockerfile = read(dir, "Dockerfile");
+        assert!(dockerfile.contains("# <<<\r\nCOPY config /config\r\nARG VERSION="));
+        assert!(dockerfile.contains("ARG BUILDER_IMAGE=rust:1.96-bookworm\r\n"));
+        assert!(!dockerfile.replace("\r\n", "").contains('\n'));
+        assert_eq!(
+            read(dir, ".dockerignore"),
+            embedded()[".dockerignore"].replace('\n', "\r\n")
+        );
     }
 
     #[test]
