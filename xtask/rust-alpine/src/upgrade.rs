@@ -366,6 +366,9 @@ pub enum Outcome {
     NotOurs,
     /// This version no longer renders it: left as it is.
     Dropped,
+    /// An adopted project's own file, which `cargo generate --init` kept (it shares few lines
+    /// with the old render): left as it is.
+    Adopted,
 }
 
 impl fmt::Display for Outcome {
@@ -381,6 +384,10 @@ impl fmt::Display for Outcome {
             Outcome::NotOurs => "left as it is (not rendered by the old version: yours)",
             Outcome::Dropped => {
                 "left as it is (this version no longer has it; delete it if unused)"
+            }
+            Outcome::Adopted => {
+                "left as it is (your own, which `cargo generate --init` kept; compare it with \
+                 the template's by hand if you like)"
             }
         })
     }
@@ -484,7 +491,12 @@ mod merge {
             // and written back as it was.
             let crlf = current.as_ref().is_some_and(|text| text.contains("\r\n"));
             let current = current.map(|text| text.replace("\r\n", "\n"));
-            let (outcome, text) = outcome(current.as_deref(), old.get(*path), new.get(*path));
+            let (outcome, text) = outcome(
+                current.as_deref(),
+                old.get(*path),
+                new.get(*path),
+                answers.init,
+            );
             if let Some(text) = text {
                 let text = if crlf {
                     text.replace('\n', "\r\n")
@@ -539,6 +551,7 @@ mod merge {
         current: Option<&str>,
         old: Option<&String>,
         new: Option<&String>,
+        adopted: bool,
     ) -> (Outcome, Option<String>) {
         match (current, old, new) {
             (_, Some(_), None) => (Outcome::Dropped, None),
@@ -550,12 +563,30 @@ mod merge {
                 (Outcome::Replaced, Some(new.clone()))
             }
             (Some(_), None, Some(_)) => (Outcome::NotOurs, None),
+            // `cargo generate --init` keeps the files a project has (its .dockerignore, its
+            // .cargo/config.toml): merging the template's changes into those is no upgrade.
+            (Some(current), Some(old), Some(_)) if adopted && !mostly(old, current) => {
+                (Outcome::Adopted, None)
+            }
             (Some(current), Some(old), Some(new)) => match diffy::merge(old, current, new) {
                 Ok(merged) if merged == current => (Outcome::Edited, None),
                 Ok(merged) => (Outcome::Merged, Some(merged)),
                 Err(conflicted) => (Outcome::Conflict, Some(conflicted)),
             },
         }
+    }
+
+    /// Whether `current` has at least half of the non-blank lines of `old`: an edited copy of
+    /// it rather than another file.
+    pub(super) fn mostly(old: &str, current: &str) -> bool {
+        let lines: std::collections::BTreeSet<&str> = current.lines().map(str::trim_end).collect();
+        let old: Vec<&str> = old
+            .lines()
+            .map(str::trim_end)
+            .filter(|line| !line.is_empty())
+            .collect();
+        let kept = old.iter().filter(|line| lines.contains(*line)).count();
+        kept * 2 >= old.len()
     }
 
     /// The templates of rust-alpine `version`, from its crate source as this project's cargo
@@ -636,7 +667,7 @@ mod merge {
 #[cfg(test)]
 #[cfg(feature = "upgrade")]
 mod tests {
-    use super::*;
+    use super::{merge::mostly, *};
 
     const RUNTIMES: [&str; 3] = ["scratch", "alpine", "distroless"];
 
@@ -945,6 +976,40 @@ mod tests {
             read(dir, ".dockerignore"),
             embedded()[".dockerignore"].replace('\n', "\r\n")
         );
+    }
+
+    /// An adopted project keeps its own .dockerignore (`cargo generate --init` did), while its
+    /// edited copy of the Dockerfile is merged.
+    #[test]
+    fn an_adopted_projects_own_files_are_left_alone() {
+        let mut old = old_templates();
+        let ignore = old.get_mut(".dockerignore").unwrap();
+        *ignore = ignore.replace("target/\n", "target/\nold-line/\n");
+        let dir = project(&old);
+        let dir = dir.path();
+        let manifest = read(dir, MANIFEST).replace(
+            "init = false\nkind = \"cli\"\ndescription = \"A small app\"\n",
+            "init = true\n",
+        );
+        std::fs::write(dir.join(MANIFEST), &manifest).unwrap();
+        let record = Record::from_manifest(&manifest).unwrap().unwrap();
+        for (path, text) in render(&old, &record.answers).unwrap() {
+            std::fs::write(dir.join(path), text).unwrap();
+        }
+        std::fs::write(dir.join(".dockerignore"), "target\n*.log\n").unwrap();
+        let edited = read(dir, "Dockerfile").replace(
+            "# <<<\nARG VERSION=",
+            "# <<<\nCOPY config /config\nARG VERSION=",
+        );
+        std::fs::write(dir.join("Dockerfile"), &edited).unwrap();
+        upgrade_from(dir, old.clone()).unwrap();
+        assert_eq!(read(dir, ".dockerignore"), "target\n*.log\n");
+        let dockerfile = read(dir, "Dockerfile");
+        assert!(dockerfile.contains("COPY config /config\n"));
+        assert!(dockerfile.contains("rust:1.96-bookworm"));
+        assert!(!dockerfile.contains("image.description"));
+        assert!(mostly("a\nb\n\nc\n", "a\nB\nc\nd\n"));
+        assert!(!mostly("a\nb\nc\n", "a\nx\ny\n"));
     }
 
     #[test]
