@@ -3,6 +3,8 @@
 //! and the tooling's own (`template/xtask/Cargo.lock`), which pins rust-alpine at the checksum of
 //! the crate as `cargo package` makes it now (served by [`xtask::registry`]): what a release of
 //! this checkout publishes.
+//! Also the rust-alpine crate's copies of the files it owns in a project
+//! (`xtask/rust-alpine/templates/`, what `cargo xtask upgrade` renders), from template/.
 
 use std::path::Path;
 
@@ -19,6 +21,8 @@ const NAME: &str = "lock-refresh";
 
 impl flags::Lock {
     pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        // First: the rendered projects below take the crate as packaged, templates included.
+        refresh_crate_templates(sh)?;
         let cargo = crate::cargo();
         let scratch = sh
             .create_temp_dir()
@@ -94,6 +98,24 @@ fn without_rust_alpine(lock: &str) -> anyhow::Result<String> {
         });
     }
     Ok(doc.to_string())
+}
+
+/// Copies each file rust-alpine owns in a project from template/ to the crate's templates/,
+/// which the crate embeds (this version's) and reads from an older version's source (`cargo
+/// xtask upgrade`).
+fn refresh_crate_templates(sh: &Shell) -> anyhow::Result<()> {
+    let root = sh.current_dir();
+    for path in rust_alpine::upgrade::OWNED {
+        let text = sh
+            .read_file(root.join("template").join(path))
+            .with_context(|| format!("reading template/{path}"))?;
+        write_if_changed(
+            sh,
+            &root.join("xtask/rust-alpine/templates").join(path),
+            &text,
+        )?;
+    }
+    Ok(())
 }
 
 fn write_if_changed(sh: &Shell, path: &Path, contents: &str) -> anyhow::Result<()> {

@@ -16,7 +16,7 @@ use crate::{
     report::{Layer, Report},
     sccache,
     smoke::{self, Smoke},
-    tool,
+    tool, upgrade,
 };
 
 /// What the image of every platform is built with.
@@ -50,6 +50,8 @@ impl flags::Docker {
                 );
             }
         }
+        // The owned files are this version's, without conflicts left by `cargo xtask upgrade`.
+        upgrade::check(&project.root)?;
         let dockerfile = std::fs::read_to_string(project.root.join("Dockerfile")).context(
             "reading Dockerfile (add it with `cargo generate gh:org/rust-alpine template --init`)",
         )?;

@@ -8,6 +8,7 @@ use crate::{budget, platform::Platform};
 
 pub const HELP: &str = "\
 usage: cargo xtask docker [OPTIONS]
+       cargo xtask upgrade [--to VERSION]
        cargo xtask plan SRC OUT   (the Dockerfile's dependency planner: see src/plan.rs)
 
 The Dockerfile's build stages run (as `rust-alpine COMMAND`, installed in the builder):
@@ -44,7 +45,13 @@ options:
                           Dockerfile) between machines: fill the empty ones from DIR before the
                           build, write them to DIR after it; for a CI cache to keep (Docker)
   --json                  print the report as JSON on stdout (build output goes to stderr)
-  -h, --help              this help";
+  -h, --help              this help
+
+upgrade: brings the files rust-alpine owns (Dockerfile, .dockerignore, .cargo/config.toml, the
+workflows) to the version xtask/Cargo.toml pins, keeping your edits (three-way merge; conflicts
+are left with markers and named, with a non-zero exit)
+  --to VERSION            pin rust-alpine =VERSION in xtask/Cargo.toml first, then run that
+                          version's upgrade";
 
 #[derive(Debug)]
 pub enum Command {
@@ -70,6 +77,10 @@ pub enum Command {
         out: PathBuf,
     },
     Cargo(Vec<String>),
+    /// `upgrade [--to VERSION]`.
+    Upgrade {
+        to: Option<String>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +121,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
                 src: src.into(),
                 out: out.into(),
             });
+        }
+        Some(Value(command)) if command == "upgrade" => {
+            let mut to = None;
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("to") => to = value(&mut parser, "to")?,
+                    Short('h') | Long("help") => return Ok(Command::Help),
+                    other => bail!(
+                        "{}; usage: cargo xtask upgrade [--to VERSION]",
+                        other.unexpected()
+                    ),
+                }
+            }
+            return Ok(Command::Upgrade { to });
         }
         Some(Value(command)) if command == "toolchain" => {
             if parser.next()?.is_some() {
@@ -153,7 +178,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
             });
         }
         Some(other) => bail!(
-            "{}: the commands are `docker` and `plan` (and the image build's: see --help)",
+            "{}: the commands are `docker`, `upgrade` and `plan` (and the image build's: see --help)",
             other.unexpected()
         ),
     }
@@ -631,7 +656,7 @@ mod tests {
         for (line, message) in [
             (
                 "compile",
-                "unexpected argument \"compile\": the commands are `docker` and `plan`",
+                "unexpected argument \"compile\": the commands are `docker`, `upgrade` and `plan`",
             ),
             ("build", "usage: rust-alpine build RECIPE OUT"),
             ("cook /recipe", "usage: rust-alpine cook RECIPE CACHE"),
@@ -656,5 +681,19 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(parse_str("docker --help").unwrap(), Command::Help));
+        match parse_str("upgrade --to 0.2.0").unwrap() {
+            Command::Upgrade { to } => assert_eq!(to.as_deref(), Some("0.2.0")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_str("upgrade").unwrap(),
+            Command::Upgrade { to: None }
+        ));
+        let error = parse_str("upgrade --tag x").unwrap_err().to_string();
+        assert!(
+            error.contains("usage: cargo xtask upgrade [--to VERSION]"),
+            "{error}"
+        );
+        assert!(parse_str("upgrade --to").is_err());
     }
 }

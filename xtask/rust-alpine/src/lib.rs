@@ -27,6 +27,8 @@ mod sbom;
 pub mod sccache;
 mod smoke;
 mod tool;
+#[doc(hidden)]
+pub mod upgrade;
 
 use std::process::ExitCode;
 
@@ -58,6 +60,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         flags::Command::Auditable { root, cache } => image::auditable(&root, &cache),
         flags::Command::Cook { recipe, cache } => image::cook(&recipe, &cache),
         flags::Command::Build { recipe, out } => image::build(&recipe, &out),
+        flags::Command::Upgrade { to } => upgrade::run(to.as_deref()),
         flags::Command::Cargo(args) => {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             compile::cargo(&args, &[])
@@ -65,6 +68,11 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The exit code of the version `upgrade --to` ran, which said why itself.
+        Err(error) if error.downcast_ref::<upgrade::Exit>().is_some() => {
+            let upgrade::Exit(code) = error.downcast_ref().unwrap();
+            ExitCode::from(*code)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -1318,6 +1318,194 @@ ignore = [".github"]
     }
 }
 
+/// `cargo xtask upgrade` renders the files rust-alpine owns from the crate's copies of them
+/// (xtask/rust-alpine/templates/, embedded, and read from an older version's source): each is
+/// template/'s, byte for byte, and there is no other. `cargo xtask lock` refreshes them. The
+/// versions a new project starts from agree with the crate's: the record and the pin in
+/// xtask/Cargo.toml, and the Dockerfile's `ARG RUST_ALPINE_VERSION`.
+#[test]
+fn the_crate_carries_the_owned_files_as_template_has_them() {
+    let root = repo_root();
+    let copies = root.join("xtask/rust-alpine/templates");
+    let mut violations = BTreeSet::new();
+    for path in rust_alpine::upgrade::OWNED {
+        let ours = read(&root.join("template").join(path));
+        let copy = read(&copies.join(path));
+        match (ours, copy) {
+            (Ok(ours), Ok(copy)) if ours == copy => {}
+            (Ok(_), Ok(_)) => {
+                violations.insert(format!(
+                    "xtask/rust-alpine/templates/{path} differs from template/{path}: run \
+                     `cargo xtask lock`"
+                ));
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                violations.insert(format!(
+                    "{error}: rust-alpine owns {path} (upgrade::OWNED); run `cargo xtask lock`"
+                ));
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    if copies.is_dir() {
+        walk(&copies, "", &mut files);
+    }
+    for path in files
+        .keys()
+        .filter(|path| !rust_alpine::upgrade::OWNED.contains(&path.as_str()))
+    {
+        violations.insert(format!(
+            "xtask/rust-alpine/templates/{path} is not a file rust-alpine owns \
+             (upgrade::OWNED): delete it"
+        ));
+    }
+    let manifest: toml::Table = read(&root.join("xtask/rust-alpine/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let version = manifest["package"]["version"].as_str().unwrap();
+    let xtask = read(&root.join("template/xtask/Cargo.toml.liquid")).unwrap();
+    let record = xtask
+        .split_once("[package.metadata.rust-alpine]\n")
+        .and_then(|(_, rest)| {
+            rest.lines()
+                .find_map(|line| line.strip_prefix("version = "))
+        });
+    let dockerfile = read(&root.join("template/Dockerfile")).unwrap();
+    let arg = dockerfile
+        .lines()
+        .find_map(|line| line.strip_prefix("ARG RUST_ALPINE_VERSION="));
+    for (what, found) in [
+        (
+            "template/xtask/Cargo.toml.liquid: [package.metadata.rust-alpine] version",
+            record.map(|value| value.trim_matches('"')),
+        ),
+        (
+            "template/xtask/Cargo.toml.liquid: the rust-alpine pin",
+            xtask
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("rust-alpine = { version = \"=")
+                        .or_else(|| line.strip_prefix("rust-alpine = \"="))
+                })
+                .and_then(|value| value.split('"').next()),
+        ),
+        ("template/Dockerfile: ARG RUST_ALPINE_VERSION", arg),
+    ] {
+        if found != Some(version) {
+            violations.insert(format!(
+                "{what} is {found:?}, but the crate is rust-alpine {version}"
+            ));
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "{}",
+        Vec::from_iter(violations).join("\n")
+    );
+}
+
+/// `cargo xtask upgrade` renders the owned files from the answers the generated
+/// xtask/Cargo.toml records: under every combination of answers, the record renders (strictly
+/// enough: no unknown variable), reads back as those answers, and the crate renders from it
+/// exactly the owned files cargo-generate produces, each as template/ renders it.
+#[test]
+fn the_recorded_answers_render_the_owned_files_as_cargo_generate_does() {
+    use rust_alpine::upgrade::{self, Record};
+
+    let template = template_dir();
+    let config = Config::parse(&read(&template.join("cargo-generate.toml")).unwrap()).unwrap();
+    let manifest = parse(&read(&template.join("xtask/Cargo.toml.liquid")).unwrap()).unwrap();
+    let mut violations = BTreeSet::new();
+    for answers in config.answers() {
+        let label = &answers.label;
+        let text = match manifest.render(&answers.globals) {
+            Ok(text) => text,
+            Err(error) => {
+                violations.insert(format!("xtask/Cargo.toml.liquid ({label}): {error}"));
+                continue;
+            }
+        };
+        let record = match Record::from_manifest(&text) {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                violations.insert(format!(
+                    "xtask/Cargo.toml ({label}): no [package.metadata.rust-alpine]"
+                ));
+                continue;
+            }
+            Err(error) => {
+                violations.insert(format!("xtask/Cargo.toml ({label}): {error:#}"));
+                continue;
+            }
+        };
+        let answer = |name: &str| {
+            let value = answers.globals.get(name);
+            value.map(|value| value.to_kstr().into_string())
+        };
+        let expected = upgrade::Answers {
+            name: answer("project-name").unwrap_or_default(),
+            runtime: answer("runtime").unwrap_or_default(),
+            ci: answer("ci").as_deref() == Some("true"),
+            init: answer("is_init").as_deref() == Some("true"),
+            kind: answer("kind"),
+            description: answer("description"),
+            port: answer("port"),
+        };
+        if record.answers != expected {
+            violations.insert(format!(
+                "xtask/Cargo.toml ({label}): records {:?}, but the answers were {expected:?}",
+                record.answers
+            ));
+            continue;
+        }
+        let rendered = match upgrade::render(&upgrade::embedded(), &record.answers) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                violations.insert(format!("rust-alpine's render ({label}): {error:#}"));
+                continue;
+            }
+        };
+        for path in upgrade::OWNED {
+            match (answers.produces(path), rendered.get(*path)) {
+                (false, None) => {}
+                (false, Some(_)) => {
+                    violations.insert(format!(
+                        "rust-alpine renders {path} ({label}), which cargo-generate leaves out: \
+                         fix upgrade::renders"
+                    ));
+                }
+                (true, None) => {
+                    violations.insert(format!(
+                        "cargo-generate renders {path} ({label}), which rust-alpine does not: \
+                         fix upgrade::renders"
+                    ));
+                }
+                (true, Some(ours)) => {
+                    let theirs = read(&template.join(path))
+                        .and_then(|text| parse(&text))
+                        .and_then(|text| {
+                            text.render(&answers.globals)
+                                .map_err(|error| error.to_string())
+                        });
+                    if theirs.as_ref() != Ok(ours) {
+                        violations.insert(format!(
+                            "rust-alpine renders {path} ({label}) unlike template/{path} does: \
+                             refresh the crate's copy (`cargo xtask lock`) or fix the answers \
+                             upgrade::render passes"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "{}",
+        Vec::from_iter(violations).join("\n")
+    );
+}
+
 /// The generated project is thin: its Dockerfile is the user's (at most 100 lines under every
 /// combination of answers, no `RUN` longer than 6 lines, a marked place for build-time packages
 /// and one for runtime files and packages), and the rust-alpine code it receives (xtask/ and
