@@ -306,7 +306,7 @@ fn respond(stream: TcpStream, files: &BTreeMap<String, Vec<u8>>) -> std::io::Res
 }
 
 /// Copies the checkout, leaving out `.git` and every `target` directory.
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;

@@ -202,7 +202,7 @@ fn detail<'a>(report: &'a Value, name: &str) -> &'a str {
 /// Containers named `xtask-*` (by the xtask, and by the tests' own [`Running`]): none may survive
 /// a run, failed or not. Call it only while the test holds no `Running` of its own. `engine.rs`
 /// has no `ps`: a direct call.
-fn leftover_containers(engine: &Engine) -> String {
+pub(crate) fn leftover_containers(engine: &Engine) -> String {
     let output = Command::new(&engine.program)
         .args(["ps", "--all", "--quiet", "--filter", "name=xtask-"])
         .output()

@@ -11,6 +11,7 @@ mod matrix;
 mod plan;
 mod support;
 mod tidy;
+mod upgrade;
 
 // Every call to the container engine goes through the tool's own module, as `cargo xtask
 // docker` makes them: inspect, run, stop, remove.

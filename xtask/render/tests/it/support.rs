@@ -64,9 +64,20 @@ pub fn render(kind: &str, runtime: &str, name: &str) -> Rendered {
 /// template's defaults), like `cargo generate --path <repo> --name <name> --silent` would.
 /// The error is a failure message with the engine's output.
 pub fn render_with(name: &str, values: &[(&str, &str)]) -> Result<Rendered, String> {
+    render_from(&repo_root(), projects_dir(), name, values)
+}
+
+/// [`render_with`] from the template of the checkout `repo` (this one, or a copy of it made
+/// into another version), into a new temporary directory below `parent`.
+pub fn render_from(
+    repo: &Path,
+    parent: &Path,
+    name: &str,
+    values: &[(&str, &str)],
+) -> Result<Rendered, String> {
     let dir = tempfile::Builder::new()
         .prefix("rust-alpine-test-")
-        .tempdir_in(projects_dir())
+        .tempdir_in(parent)
         .map_err(|error| format!("creating a temporary directory: {error}"))?;
     // Rendering inside a cargo workspace would add the project to that workspace.
     if dir.path().starts_with(repo_root()) {
@@ -76,7 +87,7 @@ pub fn render_with(name: &str, values: &[(&str, &str)]) -> Result<Rendered, Stri
         ));
     }
     let mut command = engine();
-    command.args(["generate", "--path"]).arg(repo_root());
+    command.args(["generate", "--path"]).arg(repo);
     command
         .args(["--name", name, "--silent", "--vcs", "none", "--destination"])
         .arg(dir.path());
