@@ -1164,6 +1164,20 @@ ignore = [".github"]
         );
     }
 
+    /// A placeholder that only decides which files are left out is used: `own_xtask`.
+    #[test]
+    fn a_placeholder_that_leaves_files_out_is_used() {
+        let config = format!(
+            "{CONFIG}\n[conditional.'kind == \"cli\"'.placeholders]\nown = {{ type = \"bool\", prompt = \"?\", default = false }}\n\n[conditional.'own == true']\nignore = [\"xtask\"]\n"
+        );
+        let config = Config::parse(&config).unwrap();
+        let texts = BTreeMap::from([(
+            "a.txt",
+            "{{ kind }}{% if kind == \"service\" %}{{ port }}{% endif %}".to_owned(),
+        )]);
+        assert_eq!(check_liquid(&texts, &config), Vec::<String>::new());
+    }
+
     #[test]
     fn taken_names_cover_the_lock() {
         let hook = "let taken = #{\n    service: [\n        \"anyhow\", \"windows-x86-64-gnu\",\n    ],\n    cli: [\n    ],\n};\n";
