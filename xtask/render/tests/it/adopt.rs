@@ -499,6 +499,18 @@ fn an_own_xtask_is_kept_and_takes_two_lines() {
         fixture.name,
         help.stdout
     );
+    // The image workflow runs it without the alias, as a member's manifest works too.
+    let workflow = step(
+        fixture.name,
+        "cargo run --manifest-path xtask/Cargo.toml -- --help",
+        || run(&mut xtask(&existing.path, &["--help"])),
+    );
+    assert!(
+        workflow.stdout.contains("usage: cargo xtask docker"),
+        "[{}] {}",
+        fixture.name,
+        workflow.stdout
+    );
     let own = step(fixture.name, "cargo xtask codegen", || {
         support::cargo(&existing.path, &["xtask", "codegen"])
     });
