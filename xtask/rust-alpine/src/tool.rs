@@ -43,12 +43,16 @@ pub fn check_pinned(dockerfile: &str) -> anyhow::Result<()> {
 /// The registry index the image build must install the tool from, when it is not crates.io:
 /// `$RUST_ALPINE_INDEX` when set, else the source of this version in `xtask/Cargo.lock`, which
 /// cargo wrote when it built the running tool (a registry patched in by cargo config shows
-/// there). `None`: crates.io, the Dockerfile's default.
+/// there), or in the project's `Cargo.lock` when xtask/ has none (an xtask of the project's
+/// own, a member of its workspace). `None`: crates.io, the Dockerfile's default.
 pub fn index(root: &Path) -> anyhow::Result<Option<String>> {
     if let Ok(index) = std::env::var("RUST_ALPINE_INDEX") {
         return Ok(Some(index).filter(|index| !index.is_empty()));
     }
-    let Ok(lock) = std::fs::read_to_string(root.join("xtask/Cargo.lock")) else {
+    let lock = ["xtask/Cargo.lock", "Cargo.lock"]
+        .iter()
+        .find_map(|lock| std::fs::read_to_string(root.join(lock)).ok());
+    let Some(lock) = lock else {
         return Ok(None);
     };
     source_index(&lock)

@@ -22,6 +22,9 @@ struct Fixture {
     files: &'static [(&'static str, &'static str)],
     /// `(binary, version)` the image ships; `None`: adoption must stop and name the setting.
     ships: Option<(&'static str, &'static str)>,
+    /// The project has an `xtask/` of its own: adopted with `--define own_xtask=true`, which
+    /// must leave it untouched and print the two lines to add to it.
+    own_xtask: bool,
 }
 
 const JEMALLOC_MAIN: &str = r#"#[cfg(target_env = "musl")]
@@ -73,6 +76,7 @@ codegen-units = 1
             ("README.md", "# find-renamed\n"),
         ],
         ships: Some(("fdl", "2.3.4")),
+        own_xtask: false,
     },
     // A `crates/*` workspace whose root package holds the binary.
     Fixture {
@@ -110,6 +114,7 @@ rootpkg-core = { path = "crates/core" }
             ),
         ],
         ships: Some(("rootpkg", "0.7.1")),
+        own_xtask: false,
     },
     // A virtual workspace with two binaries and a library: which one ships is the user's call.
     Fixture {
@@ -139,6 +144,7 @@ rootpkg-core = { path = "crates/core" }
             ("shared/src/lib.rs", "pub const NAME: &str = \"shared\";\n"),
         ],
         ships: None,
+        own_xtask: false,
     },
     // A crate with a build script that the binary reads from.
     Fixture {
@@ -158,6 +164,7 @@ rootpkg-core = { path = "crates/core" }
             ),
         ],
         ships: Some(("buildrs", "0.2.0")),
+        own_xtask: false,
     },
     // A release profile that keeps debug info (`debug = 1`), and a Dockerfile of its own.
     Fixture {
@@ -173,8 +180,81 @@ rootpkg-core = { path = "crates/core" }
             ),
         ],
         ships: Some(("debuginfo", "3.0.0")),
+        own_xtask: false,
     },
 ];
+
+/// Like rust-analyzer's layout: a root package and an `xtask` member of its workspace with a
+/// command of its own (`codegen`), and the `cargo xtask` alias in its own .cargo/config.toml.
+const OWN_XTASK: Fixture = Fixture {
+    name: "own-xtask",
+    files: &[
+        (
+            "Cargo.toml",
+            r#"[package]
+name = "ownx"
+version = "1.4.0"
+edition = "2021"
+
+[workspace]
+members = ["xtask"]
+"#,
+        ),
+        (
+            "src/main.rs",
+            "fn main() {\n    println!(\"ownx {}\", env!(\"CARGO_PKG_VERSION\"));\n}\n",
+        ),
+        (
+            "xtask/Cargo.toml",
+            "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n",
+        ),
+        ("xtask/src/main.rs", OWN_XTASK_MAIN),
+        (
+            ".cargo/config.toml",
+            "[alias]\nxtask = \"run --package xtask --\"\n",
+        ),
+    ],
+    ships: Some(("ownx", "1.4.0")),
+    own_xtask: true,
+};
+
+/// The fallback arm of [`OWN_XTASK_MAIN`], which the documented edit replaces.
+const OWN_XTASK_FALLBACK: &str = r#"        _ => {
+            eprintln!("usage: cargo xtask codegen");
+            ExitCode::from(2)
+        }
+"#;
+
+const OWN_XTASK_MAIN: &str = r#"use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    match args.first().and_then(|command| command.to_str()) {
+        Some("codegen") => codegen(),
+        _ => {
+            eprintln!("usage: cargo xtask codegen");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn codegen() -> ExitCode {
+    println!("codegen: 3 files up to date");
+    ExitCode::SUCCESS
+}
+"#;
+
+/// The one call a project's own xtask adds, as the adoption note and the crate's README give it.
+const RUN_CALL: &str = "_ => rust_alpine::run(args),";
+
+/// A line of a template file that starts with `prefix`.
+fn template_line(file: &str, prefix: &str) -> String {
+    let text = support::read(&support::template_dir().join(file)).unwrap();
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("template/{file} has no line starting with {prefix:?}"))
+        .to_owned()
+}
 
 /// What `--init` adds, and nothing else (`.cargo/config.toml` only where there was none).
 const ADDED: &[&str] = &[
@@ -191,6 +271,7 @@ const ADDED: &[&str] = &[
 /// An existing project in a fresh temporary directory, with its Cargo.lock.
 struct Existing {
     path: PathBuf,
+    own_xtask: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -206,14 +287,19 @@ impl Existing {
             fs::create_dir_all(file.parent().unwrap()).unwrap();
             fs::write(file, text).unwrap();
         }
-        let existing = Existing { path, _dir: dir };
+        let existing = Existing {
+            path,
+            own_xtask: fixture.own_xtask,
+            _dir: dir,
+        };
         step(fixture.name, "cargo generate-lockfile", || {
             support::run_in(&existing.path, "cargo", &["generate-lockfile", "--quiet"])
         });
         existing
     }
 
-    /// `cargo generate --path <repo> template --init --silent --name <dir>` in the project.
+    /// `cargo generate --path <repo> template --init --silent --name <dir>` in the project
+    /// (with `--define own_xtask=true` for a project with an xtask of its own).
     fn adopt(&self) -> Result<String, String> {
         let mut command = engine();
         command
@@ -222,6 +308,9 @@ impl Existing {
             .args(["template", "--init", "--silent", "--vcs", "none", "--name"])
             .arg(self.path.file_name().unwrap())
             .current_dir(&self.path);
+        if self.own_xtask {
+            command.args(["--define", "own_xtask=true"]);
+        }
         run(&mut command).map(|ran| ran.stdout + &ran.stderr)
     }
 
@@ -268,20 +357,49 @@ fn adopt(fixture: &Fixture) -> Existing {
         }
     }
     let had_config = before.contains_key(".cargo/config.toml");
+    // A project's own xtask/ gets nothing: every addition there is a problem.
+    let added_here: Vec<&str> = ADDED
+        .iter()
+        .copied()
+        .filter(|path| !(fixture.own_xtask && path.starts_with("xtask/")))
+        .collect();
     let added: Vec<&String> = after
         .keys()
         .filter(|path| !before.contains_key(*path))
         .collect();
     for path in &added {
         let expected =
-            ADDED.contains(&path.as_str()) || (*path == ".cargo/config.toml" && !had_config);
+            added_here.contains(&path.as_str()) || (*path == ".cargo/config.toml" && !had_config);
         if !expected {
             problems.push(format!("{path} was added"));
         }
     }
-    for path in ADDED {
+    for path in &added_here {
         if !after.contains_key(*path) {
             problems.push(format!("{path} is missing"));
+        }
+    }
+    // The note of hooks/adopt.rhai: the alias line, for a project whose own
+    // .cargo/config.toml is kept; for an xtask of its own, the pin and the call to add.
+    let alias = template_line(".cargo/config.toml", "xtask = ");
+    let pin = template_line("xtask/Cargo.toml.liquid", "rust-alpine = ");
+    let mut said = vec![
+        alias.as_str(),
+        "under its [alias]",
+        "no such command: xtask",
+    ];
+    if fixture.own_xtask {
+        said.extend([
+            pin.as_str(),
+            RUN_CALL,
+            "xtask/ is the project's own and is left untouched",
+        ]);
+    } else {
+        said.push("own_xtask=true");
+    }
+    for expected in said {
+        if !log.contains(expected) {
+            problems.push(format!("the adoption note does not say `{expected}`"));
         }
     }
     if !had_config {
@@ -306,7 +424,7 @@ fn adopt(fixture: &Fixture) -> Existing {
         "[{}] a second adoption changed the tree",
         fixture.name
     );
-    for path in ADDED {
+    for path in &added_here {
         assert!(
             again.contains(&format!(
                 "[Skipping] File already exists `{}",
@@ -341,6 +459,86 @@ fn adoption_adds_the_tooling_and_nothing_else() {
     for fixture in FIXTURES {
         adopt(fixture);
     }
+}
+
+/// A project with an xtask of its own keeps all of it (adopt() checks: nothing changed, nothing
+/// added under xtask/, the note names the pin and the call). Then, as a user would, the two
+/// documented additions: its `cargo xtask` (its own alias, `run --package xtask`) lists
+/// rust-alpine's commands and still runs its own. Its xtask is a member of its workspace, so
+/// rust-alpine enters the project's Cargo.lock: the planner takes it in its stride (the member
+/// becomes a placeholder; the image builds only the shipped package, `--manifest-path --bin`,
+/// so rust-alpine is resolved from the lock, never compiled, in the image).
+#[test]
+fn an_own_xtask_is_kept_and_takes_two_lines() {
+    let _heavy = heavy();
+    let fixture = &OWN_XTASK;
+    let existing = adopt(fixture);
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = existing.path.join(file);
+        let text = support::read(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}:\n{text}");
+        fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    let pin = template_line("xtask/Cargo.toml.liquid", "rust-alpine = ");
+    edit(
+        "xtask/Cargo.toml",
+        "[dependencies]\n",
+        &format!("[dependencies]\n{pin}\n"),
+    );
+    edit(
+        "xtask/src/main.rs",
+        OWN_XTASK_FALLBACK,
+        &format!("        {RUN_CALL}\n"),
+    );
+    let help = step(fixture.name, "cargo xtask --help", || {
+        support::cargo(&existing.path, &["xtask", "--help"])
+    });
+    assert!(
+        help.stdout.contains("usage: cargo xtask docker"),
+        "[{}] cargo xtask --help does not list docker:\n{}",
+        fixture.name,
+        help.stdout
+    );
+    // The image workflow runs it without the alias, as a member's manifest works too.
+    let workflow = step(
+        fixture.name,
+        "cargo run --manifest-path xtask/Cargo.toml -- --help",
+        || run(&mut xtask(&existing.path, &["--help"])),
+    );
+    assert!(
+        workflow.stdout.contains("usage: cargo xtask docker"),
+        "[{}] {}",
+        fixture.name,
+        workflow.stdout
+    );
+    let own = step(fixture.name, "cargo xtask codegen", || {
+        support::cargo(&existing.path, &["xtask", "codegen"])
+    });
+    assert!(
+        own.stdout.contains("codegen: 3 files up to date"),
+        "[{}] its own command: {}",
+        fixture.name,
+        own.stdout
+    );
+    let lock = support::read(&existing.path.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"rust-alpine\""), "{lock}");
+    let out = tempfile::tempdir().unwrap();
+    let plan = out.path().join("plan");
+    step(fixture.name, "cargo xtask plan . OUT", || {
+        support::cargo(
+            &existing.path,
+            &["xtask", "plan", ".", plan.to_str().unwrap()],
+        )
+    });
+    assert_eq!(support::read(&plan.join("bin")).unwrap().trim(), "ownx");
+    let skeleton = plan.join("skeleton");
+    assert!(
+        support::read(&skeleton.join("Cargo.lock"))
+            .unwrap()
+            .contains("name = \"rust-alpine\"")
+    );
+    let main = support::read(&skeleton.join("xtask/src/main.rs")).unwrap();
+    assert!(main.contains("Placeholder"), "{main}");
 }
 
 /// Which binary ships is decided by the project, not by adoption: a virtual workspace with two

@@ -1,8 +1,9 @@
 //! Tidy: fast checks of template/ and the documentation, without the engine. Every template file
 //! renders with the real Liquid parser under every combination of answers, strictly (an unknown
 //! variable is an error, where cargo-generate would quietly print nothing), every placeholder is
-//! used, nothing in template/ is there by accident, and the documentation agrees with the code
-//! it describes. All violations are collected, then reported once.
+//! used (by a file, or by a condition that leaves files out), nothing in template/ is there by
+//! accident, and the documentation agrees with the code it describes. All violations are
+//! collected, then reported once.
 
 use std::{
     cell::RefCell,
@@ -349,8 +350,14 @@ fn check_liquid(texts: &BTreeMap<&str, String>, config: &Config) -> Vec<String> 
             )
         })
         .collect();
+    // A condition that leaves files out is a use too (`own_xtask`: the project's xtask/ or ours).
+    let decides = |name: &str| {
+        config.ignored.iter().any(|(condition, names)| {
+            !names.is_empty() && condition_names(condition).any(|read| read == name)
+        })
+    };
     for (name, ..) in &config.placeholders {
-        if !used.contains(name) {
+        if !used.contains(name) && !decides(name) {
             violations.push(format!(
                 "cargo-generate.toml: placeholder `{name}` is asked for but used nowhere; use it or remove it"
             ));
@@ -1155,6 +1162,20 @@ ignore = [".github"]
                 "cargo-generate.toml: placeholder `port` is asked for but used nowhere; use it or remove it"
             ]
         );
+    }
+
+    /// A placeholder that only decides which files are left out is used: `own_xtask`.
+    #[test]
+    fn a_placeholder_that_leaves_files_out_is_used() {
+        let config = format!(
+            "{CONFIG}\n[conditional.'kind == \"cli\"'.placeholders]\nown = {{ type = \"bool\", prompt = \"?\", default = false }}\n\n[conditional.'own == true']\nignore = [\"xtask\"]\n"
+        );
+        let config = Config::parse(&config).unwrap();
+        let texts = BTreeMap::from([(
+            "a.txt",
+            "{{ kind }}{% if kind == \"service\" %}{{ port }}{% endif %}".to_owned(),
+        )]);
+        assert_eq!(check_liquid(&texts, &config), Vec::<String>::new());
     }
 
     #[test]
