@@ -22,6 +22,10 @@ pub enum Change {
     /// A comment appended to the shipped binary's main source file: only workspace crates
     /// may compile.
     Source,
+    /// A comment and a blank line put at the top of the shipped package's manifest: what cargo
+    /// reads is the same, so only workspace crates may compile (the planner's skeleton is
+    /// written from what cargo reads, not from how the file is written).
+    ManifestComment,
     /// The shipped package's version bumped in its manifest (or `[workspace.package]` when it
     /// inherits it) and in Cargo.lock: only workspace crates may compile.
     VersionBump,
@@ -32,6 +36,7 @@ impl Change {
         match self {
             Change::Touch => "touch",
             Change::Source => "source",
+            Change::ManifestComment => "manifest comment",
             Change::VersionBump => "version bump",
         }
     }
@@ -78,6 +83,17 @@ fn rebuild(
                 nonce()
             ));
             fs::write(&main, source)?;
+        }
+        Change::ManifestComment => {
+            let manifest = dir.join(project.relative(&package.manifest));
+            let text = fs::read_to_string(&manifest)?;
+            fs::write(
+                &manifest,
+                format!(
+                    "# cargo xtask docker --check-cache: a comment-only edit ({})\n\n{text}",
+                    nonce()
+                ),
+            )?;
         }
         Change::VersionBump => {
             // Build metadata, not a pre-release: `^0.3` of a path dependency still matches.

@@ -1,6 +1,6 @@
 //! `cargo xtask docker`: build the image, smoke-test it, check its size budget, report.
 
-use std::time::Instant;
+use std::{path::Path, time::Instant};
 
 use anyhow::{Context, bail};
 use xshell::Shell;
@@ -56,6 +56,7 @@ impl flags::Docker {
             "reading Dockerfile (add it with `cargo generate gh:org/rust-alpine template --init`)",
         )?;
         let runtime = check_dockerfile(&dockerfile, project.runtime.as_deref())?;
+        check_context(&project.root)?;
         // Every input is checked before the engine is asked anything, and long before a build.
         let budget_bytes = match (&self.budget, &project.size_budget) {
             (Some(text), _) => Some(budget::parse_budget(text).context("--budget")?),
@@ -279,7 +280,7 @@ impl flags::Docker {
         });
         let mut changes = Vec::new();
         if self.check_cache {
-            changes.extend([Change::Touch, Change::Source]);
+            changes.extend([Change::Touch, Change::Source, Change::ManifestComment]);
         }
         if self.check_version_bump {
             changes.push(Change::VersionBump);
@@ -412,6 +413,79 @@ impl flags::Docker {
 
 /// Checks that the Dockerfile is this template's (`cargo generate --init` skips a Dockerfile the
 /// project already has, and keeps it); returns the runtime of its final stage.
+/// What the build context must leave out, and the ignore-file lines that do it: the history
+/// changes with every git operation and `target/` with every build, so either in the context
+/// makes the final `COPY . .` miss the cache on an untouched tree (and ships them to the engine).
+const LEFT_OUT: [(&str, &[&str]); 2] = [
+    (
+        ".git/",
+        &[
+            ".git", ".git/", "/.git", "/.git/", ".git/**", "**/.git", "**/.git/",
+        ],
+    ),
+    (
+        "target/",
+        &[
+            "target",
+            "target/",
+            "/target",
+            "/target/",
+            "target/**",
+            "**/target",
+            "**/target/",
+        ],
+    ),
+];
+
+/// Refuses a build context that carries the repository's history or the build output: the
+/// project's ignore file (BuildKit reads `Dockerfile.dockerignore` before `.dockerignore`) must
+/// leave out `.git/` and `target/`. An adopted project keeps its own `.dockerignore`, which
+/// often ignores `target` alone.
+fn check_context(root: &Path) -> anyhow::Result<()> {
+    let (name, text) = ["Dockerfile.dockerignore", ".dockerignore"]
+        .iter()
+        .find_map(|name| {
+            std::fs::read_to_string(root.join(name))
+                .ok()
+                .map(|text| (*name, text))
+        })
+        .unwrap_or((".dockerignore", String::new()));
+    let missing = context_leaks(&text);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{name} does not leave {} out of the build context: it would change with every git \
+         operation or build, so the final `COPY . .` would miss the cache on an untouched tree \
+         (and the engine would receive all of it); add {} to {name}:\n{}",
+        missing.join(" and "),
+        if missing.len() == 1 {
+            "this line"
+        } else {
+            "these lines"
+        },
+        missing
+            .iter()
+            .map(|line| format!("  {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+/// The lines of [`LEFT_OUT`] an ignore file's text lacks.
+fn context_leaks(ignore: &str) -> Vec<&'static str> {
+    let patterns: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
+    LEFT_OUT
+        .iter()
+        .filter(|(_, spellings)| !patterns.iter().any(|line| spellings.contains(line)))
+        .map(|(line, _)| *line)
+        .collect()
+}
+
 fn check_dockerfile(dockerfile: &str, setting: Option<&str>) -> anyhow::Result<String> {
     if !dockerfile.contains("rust-alpine plan") {
         bail!(
@@ -473,5 +547,36 @@ fn remove_containers_on_ctrl_c() {
     });
     if let Err(error) = installed {
         eprintln!("warning: containers may be left behind on Ctrl-C: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_must_leave_out_history_and_build_output() {
+        assert_eq!(context_leaks("target/\n.git/\n"), Vec::<&str>::new());
+        assert_eq!(
+            context_leaks("# ours\n/target\n**/.git\n"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(context_leaks("target\n"), vec![".git/"]);
+        assert_eq!(context_leaks("# .git/\n"), vec![".git/", "target/"]);
+        assert_eq!(context_leaks(""), vec![".git/", "target/"]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".dockerignore"), "target\n").unwrap();
+        let error = check_context(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.starts_with(".dockerignore does not leave .git/ out"),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("add this line to .dockerignore:\n  .git/"),
+            "{error}"
+        );
+        // BuildKit reads the Dockerfile's own ignore file first.
+        std::fs::write(dir.path().join("Dockerfile.dockerignore"), ".git\ntarget\n").unwrap();
+        check_context(dir.path()).unwrap();
     }
 }

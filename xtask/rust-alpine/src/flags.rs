@@ -36,8 +36,9 @@ options:
   --profile NAME          cargo profile to ship (default: the Dockerfile's, `container`;
                           `release` is the smallest binary, fat LTO, slower to rebuild)
   --check-cache           after the build, prove the layer cache works: rebuild a copy of the
-                          build context untouched (nothing may compile) and with a source-only
-                          change (only this crate may compile); report crates and seconds
+                          build context untouched (nothing may compile), with a source-only
+                          change and with a comment added to the manifest (only this crate
+                          may compile); report crates and seconds
   --check-version-bump    with --check-cache, also rebuild with the package version bumped
                           (no dependency may compile)
   --budget SIZE           override [workspace.metadata.docker] size-budget, e.g. \"6 MB\"

@@ -98,6 +98,7 @@ impl flags::Bench {
             reps: self.reps,
             command: command_line(&self),
             ca_bundle_bytes: docker.ca_bundle_bytes()?,
+            generated: report::Generated::count(&project)?,
             ..Results::default()
         };
         let started = Instant::now();
@@ -408,7 +409,7 @@ impl<'a> Docker<'a> {
                     compiled: buildlog::compiled_crates(log.lines()),
                     printed: self.version_output(&tag, &recipe.binary),
                     expected: format!("{APP} {version}"),
-                    planner_seconds: report::stage_seconds(&log, "planner"),
+                    planner_seconds: report::planner_seconds(&log),
                 };
                 eprintln!(
                     "{name}: {seconds:.1} s, {} crates compiled, --version printed {:?}{}",
@@ -532,7 +533,7 @@ impl<'a> Docker<'a> {
                     compiled: buildlog::compiled_crates(log.lines()),
                     printed: self.version_output(&tag, &format!("/{APP}")),
                     expected: format!("{APP} {version}"),
-                    planner_seconds: report::stage_seconds(&log, "planner"),
+                    planner_seconds: report::planner_seconds(&log),
                 };
                 eprintln!(
                     "{name}: {seconds:.1} s, {} crates compiled, sccache: {}, --version printed {:?}",

@@ -382,7 +382,7 @@ fn adopt(fixture: &Fixture) -> Existing {
     // The note of hooks/adopt.rhai: the alias line, for a project whose own
     // .cargo/config.toml is kept; for an xtask of its own, the pin and the call to add.
     let alias = template_line(".cargo/config.toml", "xtask = ");
-    let pin = template_line("xtask/Cargo.toml.liquid", "rust-alpine = ");
+    let pin = own_pin();
     let mut said = vec![
         alias.as_str(),
         "under its [alias]",
@@ -479,7 +479,7 @@ fn an_own_xtask_is_kept_and_takes_two_lines() {
         assert!(text.contains(from), "{file} has no {from:?}:\n{text}");
         fs::write(&path, text.replacen(from, to, 1)).unwrap();
     };
-    let pin = template_line("xtask/Cargo.toml.liquid", "rust-alpine = ");
+    let pin = own_pin();
     edit(
         "xtask/Cargo.toml",
         "[dependencies]\n",
@@ -588,6 +588,57 @@ fn an_existing_dockerfile_is_kept_and_named() {
         failure.contains("Dockerfile is not rust-alpine's") && failure.contains("Dockerfile.old"),
         "{failure}"
     );
+}
+
+/// The dependency line an xtask of the project's own adds: the template's pinned version, with
+/// the crate's default features (`upgrade` included).
+fn own_pin() -> String {
+    let line = template_line("xtask/Cargo.toml.liquid", "rust-alpine = ");
+    let version = line
+        .split('"')
+        .find(|part| part.starts_with('='))
+        .unwrap_or_else(|| panic!("no =VERSION in {line:?}"));
+    format!("rust-alpine = \"{version}\"")
+}
+
+/// A `.dockerignore` the project already has is kept; when it lets the repository's history
+/// into the build context (a real project we adopted ignores `target` alone), `cargo xtask
+/// docker` names the line to add before it builds; with the line added it goes on.
+#[test]
+fn a_dockerignore_that_keeps_the_history_is_named() {
+    let _heavy = heavy();
+    let fixture = &FIXTURES[3];
+    let existing = Existing::write(fixture);
+    fs::write(existing.path.join(".dockerignore"), "target\n").unwrap();
+    let log = step(fixture.name, "cargo generate --init", || existing.adopt());
+    assert!(log.contains("[Skipping] File already exists"), "{log}");
+    assert_eq!(
+        support::read(&existing.path.join(".dockerignore")).unwrap(),
+        "target\n"
+    );
+    let failure = match run(&mut xtask(
+        &existing.path,
+        &["docker", "--engine", "no-such-engine"],
+    )) {
+        Ok(ran) => panic!("cargo xtask docker succeeded:\n{}", ran.stdout),
+        Err(failure) => failure,
+    };
+    assert!(
+        failure.contains(".dockerignore does not leave .git/ out of the build context")
+            && failure.contains("add this line to .dockerignore:\n  .git/"),
+        "{failure}"
+    );
+    // With the line added, the next check is the engine's: the context passed.
+    fs::write(existing.path.join(".dockerignore"), "target\n.git\n").unwrap();
+    let failure = match run(&mut xtask(
+        &existing.path,
+        &["docker", "--engine", "no-such-engine"],
+    )) {
+        Ok(ran) => panic!("cargo xtask docker succeeded:\n{}", ran.stdout),
+        Err(failure) => failure,
+    };
+    assert!(!failure.contains(".dockerignore"), "{failure}");
+    assert!(failure.contains("no-such-engine"), "{failure}");
 }
 
 /// Each adoptable fixture builds, ships its own binary, passes the smoke test and the cache

@@ -259,14 +259,16 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
     assert!(output.status.success());
     assert_good_report(&report, name, "service");
     // The cache guarantees, each a rebuild of a changed copy of the context in the real engine:
-    // untouched content compiles nothing; a source change or a version bump compiles only the
-    // project's own crate (and the rebuilt image prints the new version).
+    // untouched content compiles nothing; a source change, a comment in the manifest or a
+    // version bump compiles only the project's own crate (and the rebuilt image prints the new
+    // version).
     let checks = cache_checks("e2e-service", &report);
     assert_eq!(
         checks,
         [
             ("touch", vec![]),
             ("source", vec![name.as_str()]),
+            ("manifest comment", vec![name.as_str()]),
             ("version bump", vec![name.as_str()])
         ]
     );
@@ -421,7 +423,11 @@ fn arm64_service_cross_compiles_and_runs_under_emulation() {
     // The dependency cache is per platform: a source-only change compiles this crate alone.
     assert_eq!(
         cache_checks("e2e-arm64", &report),
-        [("touch", vec![]), ("source", vec![name.as_str()])]
+        [
+            ("touch", vec![]),
+            ("source", vec![name.as_str()]),
+            ("manifest comment", vec![name.as_str()])
+        ]
     );
     assert_eq!(leftover_containers(&e2e.engine), "");
 }
@@ -560,11 +566,11 @@ fn cli_on_scratch_builds_runs_and_fetches_over_https() {
     let (output, report) = docker_step("e2e-cli", &e2e, &["--cache-mounts", mounts_arg]);
     assert!(output.status.success());
     assert_good_report(&report, name, "cli");
-    // The project's target directory, and the planner's and cargo-auditable's, which every
-    // project on the engine shares.
+    // The project's target directory, and the tool's (cargo install rust-alpine) and
+    // cargo-auditable's, which every project on the engine shares.
     let target_id = format!("{name}-target");
     let mut ids = [
-        "rust-alpine-planner".to_owned(),
+        "rust-alpine-tool".to_owned(),
         target_id.clone(),
         "rust-alpine-tools".to_owned(),
     ];
