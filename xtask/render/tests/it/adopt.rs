@@ -382,7 +382,7 @@ fn adopt(fixture: &Fixture) -> Existing {
     // The note of hooks/adopt.rhai: the alias line, for a project whose own
     // .cargo/config.toml is kept; for an xtask of its own, the pin and the call to add.
     let alias = template_line(".cargo/config.toml", "xtask = ");
-    let pin = own_pin();
+    let pin = template_line("xtask/Cargo.toml.liquid", "rust-alpine = ");
     let mut said = vec![
         alias.as_str(),
         "under its [alias]",
@@ -391,6 +391,7 @@ fn adopt(fixture: &Fixture) -> Existing {
     if fixture.own_xtask {
         said.extend([
             pin.as_str(),
+            UPGRADE_FEATURE,
             RUN_CALL,
             "xtask/ is the project's own and is left untouched",
         ]);
@@ -479,12 +480,18 @@ fn an_own_xtask_is_kept_and_takes_two_lines() {
         assert!(text.contains(from), "{file} has no {from:?}:\n{text}");
         fs::write(&path, text.replacen(from, to, 1)).unwrap();
     };
-    let pin = own_pin();
+    let pin = template_line("xtask/Cargo.toml.liquid", "rust-alpine = ");
     edit(
         "xtask/Cargo.toml",
         "[dependencies]\n",
         &format!("[dependencies]\n{pin}\n"),
     );
+    let manifest = support::read(&existing.path.join("xtask/Cargo.toml")).unwrap();
+    fs::write(
+        existing.path.join("xtask/Cargo.toml"),
+        format!("{manifest}\n[features]\n{UPGRADE_FEATURE}\n"),
+    )
+    .unwrap();
     edit(
         "xtask/src/main.rs",
         OWN_XTASK_FALLBACK,
@@ -590,16 +597,9 @@ fn an_existing_dockerfile_is_kept_and_named() {
     );
 }
 
-/// The dependency line an xtask of the project's own adds: the template's pinned version, with
-/// the crate's default features (`upgrade` included).
-fn own_pin() -> String {
-    let line = template_line("xtask/Cargo.toml.liquid", "rust-alpine = ");
-    let version = line
-        .split('"')
-        .find(|part| part.starts_with('='))
-        .unwrap_or_else(|| panic!("no =VERSION in {line:?}"));
-    format!("rust-alpine = \"{version}\"")
-}
+/// The feature an xtask of the project's own declares for `cargo xtask upgrade`, as the
+/// template's does.
+const UPGRADE_FEATURE: &str = "upgrade = [\"rust-alpine/upgrade\"]";
 
 /// A `.dockerignore` the project already has is kept; when it lets the repository's history
 /// into the build context (a real project we adopted ignores `target` alone), `cargo xtask
