@@ -411,7 +411,7 @@ mod tests {
             ),
             (
                 "build",
-                r#"error: unknown command "build"; the commands are test, lock, render and bench (see `cargo xtask --help`)"#,
+                r#"error: unknown command "build"; the commands are test, lock, render, registry and bench (see `cargo xtask --help`)"#,
             ),
             (
                 "--frobnicate",
