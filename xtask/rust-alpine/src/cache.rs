@@ -36,7 +36,7 @@ impl Change {
         match self {
             Change::Touch => "touch",
             Change::Source => "source",
-            Change::ManifestComment => "manifest comment",
+            Change::ManifestComment => "comment edit",
             Change::VersionBump => "version bump",
         }
     }

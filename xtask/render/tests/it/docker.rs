@@ -268,7 +268,7 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
         [
             ("touch", vec![]),
             ("source", vec![name.as_str()]),
-            ("manifest comment", vec![name.as_str()]),
+            ("comment edit", vec![name.as_str()]),
             ("version bump", vec![name.as_str()])
         ]
     );
@@ -426,7 +426,7 @@ fn arm64_service_cross_compiles_and_runs_under_emulation() {
         [
             ("touch", vec![]),
             ("source", vec![name.as_str()]),
-            ("manifest comment", vec![name.as_str()])
+            ("comment edit", vec![name.as_str()])
         ]
     );
     assert_eq!(leftover_containers(&e2e.engine), "");
