@@ -29,6 +29,7 @@ pub const NAME: &str = "rust-alpine-dev";
 const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
 
 /// A packaged version of the crate.
+#[derive(Clone)]
 pub struct Package {
     pub version: String,
     /// The `.crate` archive, as `cargo package` wrote it.

@@ -53,8 +53,8 @@ fn releases() -> &'static Releases {
         let old = registry::package(&old_checkout, &work.join("old"))
             .unwrap_or_else(|error| panic!("packaging {OLD}: {error:#}"));
         assert_eq!(old.version, OLD);
-        let new = registry::package(&support::repo_root(), &work.join("new"))
-            .unwrap_or_else(|error| panic!("packaging this checkout: {error:#}"));
+        // This checkout's package: the one every other test's registry serves.
+        let new = support::registry().packages[0].clone();
         let registry = Registry::serve(vec![old, new], 0).unwrap();
         let projects =
             std::env::temp_dir().join(format!("rust-alpine-upgrade-tests-{}", std::process::id()));
