@@ -15,6 +15,7 @@ use crate::{
     project,
     report::{Layer, Report},
     sccache,
+    selection::{self, Selection},
     smoke::{self, Smoke},
     tool, upgrade,
 };
@@ -42,14 +43,12 @@ impl flags::Docker {
         let sh = Shell::new()?;
         let project = project::load(&sh)?;
         sh.change_dir(&project.root);
-        for pin in ["rust-toolchain.toml", "rust-toolchain"] {
-            if project.root.join(pin).exists() {
-                eprintln!(
-                    "note: {pin} does not apply to the image: the builder image's toolchain \
-                     compiles it (choose another with --builder-image)"
-                );
-            }
-        }
+        // The one-off selection, checked here as the planner will.
+        let features =
+            Selection::flags(&self.features, self.no_default_features, self.all_features);
+        Selection::of_project(&project)?
+            .with_flags(&features)?
+            .check(&project, "--features")?;
         // The owned files are this version's, without conflicts left by `cargo xtask upgrade`.
         upgrade::check(&project.root)?;
         let dockerfile = std::fs::read_to_string(project.root.join("Dockerfile")).context(
@@ -269,13 +268,16 @@ impl flags::Docker {
             binary_bytes,
             debug_bytes,
             sbom_crates,
+            shipped,
         } = smoke.run();
         let debug_bytes = debug_bytes.unwrap_or(0);
         // Without a budget of the project's, one for this binary: when it could not be read
         // (its step failed, and says why), the image's size is not judged.
+        // What else the image ships (binaries, files, zoneinfo) counts as the binary does.
+        let others: u64 = shipped.iter().map(|(_, bytes)| bytes).sum();
         let budget_bytes = shared.budget_bytes.unwrap_or_else(|| {
             binary_bytes.map_or(image.size(), |binary| {
-                budget::default_budget(binary, debug_bytes, &shared.runtime)
+                budget::default_budget(binary + others, debug_bytes, &shared.runtime)
             })
         });
         let mut changes = Vec::new();
@@ -356,6 +358,7 @@ impl flags::Docker {
             budget_checked,
             binary_bytes,
             sbom_crates,
+            shipped,
             steps,
             cache_checks,
             largest_layers,
@@ -384,6 +387,11 @@ impl flags::Docker {
             args.push(format!("{name}={value}"));
         };
         build_arg("VERSION", &project.package().version);
+        let features =
+            Selection::flags(&self.features, self.no_default_features, self.all_features);
+        if !features.is_empty() {
+            build_arg(selection::FEATURES_ARG, &features);
+        }
         if let Some(profile) = &self.profile {
             build_arg("CARGO_PROFILE", profile);
         }

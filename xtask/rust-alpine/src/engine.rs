@@ -264,6 +264,30 @@ impl Engine {
 
     /// The file at `path` in the image `tag`, copied out through a created (never started)
     /// container.
+    /// `path` of the image (a file or a tree) as a tar archive, owners and modes as they are
+    /// in the image.
+    pub fn copy_out_tar(&self, tag: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+        let program = &self.program;
+        let container = Running::name(self, "copy");
+        let name = &container.name;
+        cmd!(self.sh, "{program} create --name {name} {tag}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("creating a container to copy from")?;
+        let output = cmd!(self.sh, "{program} cp {name}:{path} -")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "{path} is not in the image: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(output.stdout)
+    }
+
     pub fn copy_out(&self, tag: &str, path: &str) -> anyhow::Result<Vec<u8>> {
         let program = &self.program;
         let container = Running::name(self, "copy");

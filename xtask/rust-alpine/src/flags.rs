@@ -15,7 +15,9 @@ The Dockerfile's build stages run (as `rust-alpine COMMAND`, installed in the bu
   toolchain               the Rust target of TARGETARCH and its C toolchain, the runtime user
   auditable ROOT CACHE    install cargo-auditable (pinned) under ROOT, target dir CACHE
   cook RECIPE CACHE       compile the dependencies of the plan in RECIPE, in the cache mount CACHE
-  build RECIPE OUT        compile the sources under cargo auditable, copy the binary to OUT
+  build RECIPE OUT [ENTRYPOINT]
+                          compile the sources under cargo auditable; OUT becomes the image's
+                          files: the binaries (the entrypoint's at ENTRYPOINT), `include`, zoneinfo
   cargo ARGS...           cargo under the compile cache (sccache with the `sccache` secret)
 
 Builds the image, smoke-tests it in a locked-down container and checks its size budget.
@@ -33,6 +35,11 @@ options:
                           tagged <tag>-amd64, <tag>-arm64
   --build-flag ARG        extra argument for the engine's build, repeatable
                           (e.g. --build-flag=--load --build-flag=--cache-from=type=gha)
+  --features LIST         build the image with these features too (comma-separated,
+                          repeatable; `member/name` for another member's), added to the
+                          settings' `features`; reaches the planner as --build-arg FEATURES
+  --no-default-features   build the image without the default features
+  --all-features          build the image with every feature
   --profile NAME          cargo profile to ship (default: the Dockerfile's, `container`;
                           `release` is the smallest binary, fat LTO, slower to rebuild)
   --check-cache           after the build, prove the layer cache works: rebuild a copy of the
@@ -76,6 +83,9 @@ pub enum Command {
     Build {
         recipe: PathBuf,
         out: PathBuf,
+        /// The path the Dockerfile's ENTRYPOINT runs (`/NAME` of the entrypoint's binary when
+        /// not given).
+        entrypoint: Option<String>,
     },
     Cargo(Vec<String>),
     /// `upgrade [--to VERSION]`.
@@ -99,6 +109,10 @@ pub struct Docker {
     pub check_cache: bool,
     pub check_version_bump: bool,
     pub json: bool,
+    /// A one-off feature selection (`--features`, `--no-default-features`, `--all-features`).
+    pub features: Vec<String>,
+    pub no_default_features: bool,
+    pub all_features: bool,
     /// Where the build's cache mounts are restored from and saved to (`mounts`).
     pub cache_mounts: Option<PathBuf>,
 }
@@ -156,11 +170,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
             let usage = match command.to_str() {
                 Some("auditable") => "usage: rust-alpine auditable ROOT CACHE",
                 Some("cook") => "usage: rust-alpine cook RECIPE CACHE",
-                _ => "usage: rust-alpine build RECIPE OUT",
+                _ => "usage: rust-alpine build RECIPE OUT [ENTRYPOINT]",
             };
             let first: PathBuf = parser.value().context(usage)?.into();
             let second: PathBuf = parser.value().context(usage)?.into();
-            if parser.next()?.is_some() {
+            let entrypoint = match parser.next()? {
+                None => None,
+                Some(Value(path)) if command == "build" => Some(lexopt::ValueExt::string(path)?),
+                Some(_) => bail!(usage),
+            };
+            if entrypoint.is_some() && parser.next()?.is_some() {
                 bail!(usage);
             }
             return Ok(match command.to_str() {
@@ -175,6 +194,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
                 _ => Command::Build {
                     recipe: first,
                     out: second,
+                    entrypoint,
                 },
             });
         }
@@ -196,6 +216,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Command
                 docker.platforms = Platform::parse_list(&list)?;
             }
             Long("profile") => docker.profile = value(&mut parser, "profile")?,
+            Long("features") | Short('F') => {
+                let list = value(&mut parser, "features")?.unwrap_or_default();
+                docker.features.extend(
+                    list.split([',', ' '])
+                        .filter(|feature| !feature.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            Long("no-default-features") => docker.no_default_features = true,
+            Long("all-features") => docker.all_features = true,
             Long("check-cache") => docker.check_cache = true,
             Long("check-version-bump") => docker.check_version_bump = true,
             Long("no-cache") => docker.no_cache = true,

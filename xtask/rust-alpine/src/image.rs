@@ -6,8 +6,8 @@
 //! - `rust-alpine auditable ROOT CACHE`: installs cargo-auditable (pinned) under ROOT.
 //! - `rust-alpine cook RECIPE CACHE`: every dependency, compiled against the planner's
 //!   skeleton in the cache mount CACHE, then copied into the layer.
-//! - `rust-alpine build RECIPE OUT`: the real sources, touched, built under `cargo auditable`;
-//!   the binary copied to OUT.
+//! - `rust-alpine build RECIPE OUT [ENTRYPOINT]`: the real sources, touched, built under
+//!   `cargo auditable`; OUT becomes the image's files (binaries, `include`, zoneinfo).
 //! - `rust-alpine cargo ARGS...`: cargo under the compile cache, for steps of your own.
 //!
 //! Every cargo run goes through `compile` (sccache when the build has the secret). The target
@@ -15,14 +15,16 @@
 
 use std::{
     env, fs,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::Command,
     time::SystemTime,
 };
 
 use anyhow::{Context, bail};
+use xshell::Shell;
 
-use crate::compile;
+use crate::{compile, project};
 
 /// The cargo-auditable release the final build runs under.
 const CARGO_AUDITABLE_VERSION: &str = "0.7.7";
@@ -157,11 +159,19 @@ fn cross_toolchain(arch: &str, cpu: &str, target: &str, var: &str) -> anyhow::Re
     Ok(())
 }
 
-fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+pub fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     run("apt-get", &["update"])?;
     let mut args = vec!["install", "--yes", "--no-install-recommends"];
     args.extend(packages);
-    run("apt-get", &args)?;
+    // Packages such as tzdata ask questions otherwise.
+    let status = Command::new("apt-get")
+        .args(&args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("cannot run apt-get")?;
+    if !status.success() {
+        bail!("apt-get {} failed ({status})", args.join(" "));
+    }
     let _ = fs::remove_dir_all("/var/lib/apt/lists");
     Ok(())
 }
@@ -187,25 +197,37 @@ pub fn auditable(root: &Path, cache: &Path) -> anyhow::Result<()> {
     )
 }
 
-/// What the planner decided: the package to build and its binary.
+/// What the planner decided: what to build (cargo's arguments), the binaries to ship and the
+/// toolchain the project pins.
 struct Recipe {
     dir: PathBuf,
-    manifest: String,
-    bin: String,
+    /// `selection::Selection::cargo_args`: package(s), `--bin`s, features.
+    args: Vec<String>,
+    /// The entrypoint's first.
+    bins: Vec<String>,
+    /// The channel of the project's `rust-toolchain(.toml)`, if it has one.
+    toolchain: Option<String>,
     target: String,
     profile: String,
 }
 
 impl Recipe {
     fn read(dir: &Path) -> anyhow::Result<Recipe> {
-        let read = |name: &str| -> anyhow::Result<String> {
+        let read = |name: &str| -> anyhow::Result<Vec<String>> {
             let path = dir.join(name);
             Ok(fs::read_to_string(&path)
                 .with_context(|| {
-                    format!("reading {}: run `rust-alpine plan` first", path.display())
+                    format!(
+                        "reading {}: run `rust-alpine plan` first (with this version of \
+                         rust-alpine)",
+                        path.display()
+                    )
                 })?
-                .trim()
-                .to_owned())
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+                .collect())
         };
         let target = fs::read_to_string(TARGET_FILE)
             .context("reading /rust-target: run `rust-alpine toolchain` first")?
@@ -213,8 +235,9 @@ impl Recipe {
             .to_owned();
         Ok(Recipe {
             dir: dir.to_owned(),
-            manifest: read("manifest")?,
-            bin: read("bin")?,
+            args: read("args")?,
+            bins: read("bins")?,
+            toolchain: read("toolchain")?.into_iter().next(),
             target,
             profile: env::var("CARGO_PROFILE")
                 .ok()
@@ -223,9 +246,9 @@ impl Recipe {
         })
     }
 
-    /// `build --locked ...` with the profile, target, package and binary of the recipe.
+    /// `build --locked ...` with the profile, target and the planner's selection.
     fn build_args<'a>(&'a self, profile_config: &'a str) -> Vec<&'a str> {
-        vec![
+        let mut args = vec![
             "build",
             "--locked",
             "--config",
@@ -234,12 +257,76 @@ impl Recipe {
             &self.profile,
             "--target",
             &self.target,
-            "--manifest-path",
-            &self.manifest,
-            "--bin",
-            &self.bin,
-        ]
+        ];
+        args.extend(self.args.iter().map(String::as_str));
+        args
     }
+
+    /// The toolchain cargo must run with (`RUSTUP_TOOLCHAIN`), when the project pins one: the
+    /// builder's own when it is that version, else the pinned one, installed by rustup (with
+    /// `install`) when the builder has rustup; an error naming the fix when it has neither.
+    fn toolchain(&self, install: bool) -> anyhow::Result<Option<String>> {
+        let Some(channel) = &self.toolchain else {
+            return Ok(None);
+        };
+        // Asked outside the project, where no pin applies: the builder's own toolchain.
+        let version = output_in("/", "rustc", &["--version"])?;
+        let version = version.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let rustup = compile::on_path("rustup").is_some();
+        if channel_matches(channel, &version) {
+            println!("toolchain: {channel} (the project's pin) is the builder's rustc {version}");
+            if !rustup {
+                return Ok(None);
+            }
+            let default = output_in("/", "rustup", &["default"])?;
+            return Ok(default.split_whitespace().next().map(str::to_owned));
+        }
+        if !rustup {
+            bail!(
+                "the project pins the Rust toolchain {channel} (rust-toolchain.toml) but the \
+                 builder image has rustc {version} and no rustup to install {channel}: build \
+                 with a builder image of that toolchain (`cargo xtask docker --builder-image \
+                 rust:{channel}-bookworm`, or `--build-arg BUILDER_IMAGE=...`), or pin {version}"
+            );
+        }
+        if install {
+            run(
+                "rustup",
+                &[
+                    "toolchain",
+                    "install",
+                    channel,
+                    "--profile",
+                    "minimal",
+                    "--target",
+                    &self.target,
+                ],
+            )?;
+        }
+        println!("toolchain: {channel} (the project's pin), installed by rustup");
+        Ok(Some(channel.clone()))
+    }
+}
+
+/// Whether a pinned channel is the toolchain of `rustc --version` `version`: `1.96` is any
+/// 1.96.x, `1.96.0` only itself; `stable` the builder's stable release.
+fn channel_matches(channel: &str, version: &str) -> bool {
+    let release = version.split('-').next().unwrap_or(version);
+    let stable = !version.contains('-');
+    channel == version
+        || (stable && channel == "stable")
+        || (stable && channel.matches('.').count() == 1 && {
+            release.starts_with(channel) && release[channel.len()..].starts_with('.')
+        })
+}
+
+/// `cargo build` with the toolchain the project pins, if any.
+fn cargo_with(args: &[&str], target_dir: &Path, toolchain: Option<&str>) -> anyhow::Result<()> {
+    let mut vars = vec![("CARGO_TARGET_DIR", target_dir)];
+    if let Some(toolchain) = toolchain {
+        vars.push(("RUSTUP_TOOLCHAIN", Path::new(toolchain)));
+    }
+    compile::cargo(args, &vars)
 }
 
 /// `rust-alpine cook RECIPE CACHE`: the skeleton into the working directory, every dependency
@@ -248,14 +335,16 @@ impl Recipe {
 /// without the mount (CI) still reuses the layer.
 pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
     let recipe = Recipe::read(recipe)?;
+    let toolchain = recipe.toolchain(true)?;
     let here = env::current_dir()?;
     copy(&[path_str(&recipe.dir.join("skeleton/."))?], &here)?;
     let dir = profile_dir(&recipe.profile);
     fs::write(PROFILE_DIR_FILE, dir)?;
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
-    compile::cargo(
+    cargo_with(
         &recipe.build_args(&profile_config),
-        &[("CARGO_TARGET_DIR", cache)],
+        cache,
+        toolchain.as_deref(),
     )?;
     let target_dir = here.join("target");
     let built = cache.join(&recipe.target).join(dir);
@@ -270,9 +359,15 @@ pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `rust-alpine build RECIPE OUT`.
-pub fn build(recipe: &Path, out: &Path) -> anyhow::Result<()> {
+/// `rust-alpine build RECIPE OUT [ENTRYPOINT]`: the real sources built; OUT becomes the
+/// image's files (the final stage copies it to `/`): the entrypoint's binary at ENTRYPOINT
+/// (the path the Dockerfile's ENTRYPOINT runs; default `/NAME`), every other shipped binary
+/// at `/NAME` (and the entrypoint's too, as a link, when ENTRYPOINT is another name), the
+/// settings' `include` at their paths (`/migrations`, ...: the working directory is `/`),
+/// and with `zoneinfo = true` the time zone database.
+pub fn build(recipe: &Path, out: &Path, entrypoint: Option<&str>) -> anyhow::Result<()> {
     let recipe = Recipe::read(recipe)?;
+    let toolchain = recipe.toolchain(false)?;
     let here = env::current_dir()?;
     // COPY keeps the sources' (older) mtimes, and cargo must never take the placeholders'
     // artifacts for a build of them (the dummy-main bug): every file is touched first, so every
@@ -284,13 +379,104 @@ pub fn build(recipe: &Path, out: &Path) -> anyhow::Result<()> {
     let mut args = vec!["auditable"];
     args.extend(recipe.build_args(&profile_config));
     let target_dir = here.join("target");
-    compile::cargo(&args, &[("CARGO_TARGET_DIR", &target_dir)])?;
-    let binary = target_dir
+    cargo_with(&args, &target_dir, toolchain.as_deref())?;
+    let built = target_dir
         .join(&recipe.target)
-        .join(profile_dir(&recipe.profile))
-        .join(&recipe.bin);
-    fs::copy(&binary, out)
-        .with_context(|| format!("copying {} to {}", binary.display(), out.display()))?;
+        .join(profile_dir(&recipe.profile));
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (index, bin) in recipe.bins.iter().enumerate() {
+        let to = match entrypoint.filter(|_| index == 0) {
+            Some(entrypoint) => out.join(entrypoint.trim_start_matches('/')),
+            None => out.join(bin),
+        };
+        fs::create_dir_all(to.parent().expect("a file"))?;
+        fs::copy(built.join(bin), &to)
+            .with_context(|| format!("copying {bin} to {}", to.display()))?;
+        if index == 0 && to != out.join(bin) {
+            let entrypoint = format!("/{}", to.strip_prefix(out)?.display());
+            std::os::unix::fs::symlink(&entrypoint, out.join(bin))
+                .with_context(|| format!("linking /{bin} to {entrypoint}"))?;
+        }
+    }
+    ship(&here, out, toolchain.as_deref())
+}
+
+/// The builder's own toolchain, when it has rustup and nothing chose one: what a command that
+/// only reads the project (`cargo metadata`) runs with, so that a toolchain file it does not
+/// need makes rustup neither install nor refuse anything.
+pub fn builder_toolchain() -> Option<String> {
+    if env::var_os("RUSTUP_TOOLCHAIN").is_some() || compile::on_path("rustup").is_none() {
+        return None;
+    }
+    let default = output_in("/", "rustup", &["default"]).ok()?;
+    default.split_whitespace().next().map(str::to_owned)
+}
+
+/// The files an image ships besides its binaries, as the settings declare them: `include`
+/// (paths of the project, at the same paths in the image, whose working directory is `/`) and
+/// `zoneinfo` (the time zone database, which scratch and distroless/static lack), read-only for
+/// the runtime user: owned by root, directories 0755, files 0644 (0755 when executable).
+///
+/// Copies the project's `include` and, when asked, the time zone database into `out`;
+/// `toolchain`: the one the build ran with (`RUSTUP_TOOLCHAIN`), if the project pins one.
+fn ship(project_dir: &Path, out: &Path, toolchain: Option<&str>) -> anyhow::Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(project_dir);
+    if let Some(toolchain) = toolchain {
+        sh.set_var("RUSTUP_TOOLCHAIN", toolchain);
+    }
+    let project = project::load(&sh)?;
+    for path in &project.include {
+        let from = project.root.join(path);
+        let to = out.join(path);
+        fs::create_dir_all(to.parent().expect("a path below out"))?;
+        copy(&[path_str(&from)?], &to)?;
+        read_only(&to)?;
+        println!("include: /{path}");
+    }
+    if project.zoneinfo {
+        let system = Path::new("/").join(project::ZONEINFO);
+        if !system.join("UTC").is_file() {
+            println!("zoneinfo: the builder has no time zone database: installing tzdata");
+            apt_install(&["tzdata"])?;
+        }
+        let to = out.join(project::ZONEINFO);
+        fs::create_dir_all(to.parent().expect("a path below out"))?;
+        copy(&[path_str(&system)?], &to)?;
+        // Leap-second (`right/`) and duplicate (`posix/`) trees: no reader needs them.
+        for duplicate in ["right", "posix"] {
+            let dir = to.join(duplicate);
+            if fs::symlink_metadata(&dir).is_ok_and(|meta| meta.is_dir()) {
+                fs::remove_dir_all(&dir)?;
+            }
+        }
+        read_only(&to)?;
+        println!("zoneinfo: /{}", project::ZONEINFO);
+    }
+    Ok(())
+}
+
+/// Makes `path` (a tree) readable and not writable by anyone but its owner, root.
+fn read_only(path: &Path) -> anyhow::Result<()> {
+    let meta = fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = match (meta.is_dir(), meta.permissions().mode() & 0o111 != 0) {
+        (true, _) | (false, true) => 0o755,
+        (false, false) => 0o644,
+    };
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = fs::read_dir(path)?
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for entry in entries {
+            read_only(&entry)?;
+        }
+    }
     Ok(())
 }
 
@@ -317,14 +503,14 @@ fn touch_tree(dir: &Path, skip: &Path, now: SystemTime) -> anyhow::Result<()> {
 
 /// `cp -a sources... into`: modes, symlinks and modification times kept (cargo's fingerprints
 /// and build scripts' `rerun-if-changed` compare them).
-fn copy(sources: &[&str], into: &Path) -> anyhow::Result<()> {
+pub fn copy(sources: &[&str], into: &Path) -> anyhow::Result<()> {
     let mut args = vec!["-a"];
     args.extend(sources);
     args.push(path_str(into)?);
     run("cp", &args)
 }
 
-fn path_str(path: &Path) -> anyhow::Result<&str> {
+pub fn path_str(path: &Path) -> anyhow::Result<&str> {
     path.to_str()
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }
@@ -343,7 +529,13 @@ fn run(exe: &str, args: &[&str]) -> anyhow::Result<()> {
 
 /// What `exe args...` printed, trimmed.
 fn output(exe: &str, args: &[&str]) -> anyhow::Result<String> {
+    output_in(".", exe, args)
+}
+
+/// What `exe args...` printed, run in `dir`, trimmed.
+fn output_in(dir: &str, exe: &str, args: &[&str]) -> anyhow::Result<String> {
     let output = Command::new(exe)
+        .current_dir(dir)
         .args(args)
         .output()
         .with_context(|| format!("cannot run {exe}"))?;
@@ -374,6 +566,28 @@ mod tests {
     }
 
     #[test]
+    fn a_pinned_channel_is_matched_against_the_builders_rustc() {
+        for (channel, version, matches) in [
+            ("1.96", "1.96.0", true),
+            ("1.96", "1.96.2", true),
+            ("1.96.0", "1.96.0", true),
+            ("1.96.1", "1.96.0", false),
+            ("1.9", "1.96.0", false),
+            ("1.95", "1.96.0", false),
+            ("stable", "1.96.0", true),
+            ("stable", "1.97.0-nightly", false),
+            ("nightly", "1.96.0", false),
+            ("nightly-2026-01-01", "1.96.0", false),
+        ] {
+            assert_eq!(
+                channel_matches(channel, version),
+                matches,
+                "{channel} {version}"
+            );
+        }
+    }
+
+    #[test]
     fn touch_tree_skips_the_target_directory() {
         let dir = env::temp_dir().join(format!("rust-alpine-touch-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -388,6 +602,28 @@ mod tests {
         assert_eq!(mtime("src/main.rs"), then);
         assert_eq!(mtime("src/nested/a.rs"), then);
         assert_ne!(mtime("target/keep"), then);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn shipped_files_are_read_only_for_everyone_but_root() {
+        let dir = std::env::temp_dir().join(format!("rust-alpine-files-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("tree/sub")).unwrap();
+        let mode = |path: &str, mode: u32| {
+            fs::set_permissions(dir.join(path), fs::Permissions::from_mode(mode)).unwrap()
+        };
+        fs::write(dir.join("tree/a.sql"), "x").unwrap();
+        fs::write(dir.join("tree/sub/run.sh"), "x").unwrap();
+        mode("tree/a.sql", 0o666);
+        mode("tree/sub/run.sh", 0o777);
+        mode("tree/sub", 0o777);
+        read_only(&dir.join("tree")).unwrap();
+        let seen = |path: &str| fs::metadata(dir.join(path)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(seen("tree"), 0o755);
+        assert_eq!(seen("tree/sub"), 0o755);
+        assert_eq!(seen("tree/a.sql"), 0o644);
+        assert_eq!(seen("tree/sub/run.sh"), 0o755);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -25,6 +25,7 @@ mod report;
 mod sbom;
 #[doc(hidden)]
 pub mod sccache;
+mod selection;
 mod smoke;
 mod tool;
 #[doc(hidden)]
@@ -59,7 +60,11 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         flags::Command::Toolchain => image::toolchain(),
         flags::Command::Auditable { root, cache } => image::auditable(&root, &cache),
         flags::Command::Cook { recipe, cache } => image::cook(&recipe, &cache),
-        flags::Command::Build { recipe, out } => image::build(&recipe, &out),
+        flags::Command::Build {
+            recipe,
+            out,
+            entrypoint,
+        } => image::build(&recipe, &out, entrypoint.as_deref()),
         flags::Command::Upgrade { to } => upgrade::run(to.as_deref()),
         flags::Command::Cargo(args) => {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -15,7 +15,11 @@
 //!                    (`edit::canonical`: keys sorted, standard tables, default quoting, no
 //!                    comments; `x = "1"` as `x = { version = "1" }`), so the skeleton is a
 //!                    function of what cargo reads, not of how the files are written.
-//! OUT/manifest, bin  the package (its manifest, relative) and the binary the image ships.
+//! OUT/args           the cargo arguments that select what the image ships (package(s),
+//!                    `--bin`s, features: `selection`), one per line, for `cook` and `build`.
+//! OUT/bins           the binaries the image ships, the entrypoint first, one per line.
+//! OUT/toolchain      the channel `rust-toolchain(.toml)` pins (empty: none); the file itself
+//!                    goes into the skeleton.
 //! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
 //!                    cargo with `--config`): their `release`, without debug info.
 
@@ -29,7 +33,7 @@ use anyhow::{Context, bail};
 use toml_edit::{DocumentMut, Item};
 use xshell::Shell;
 
-use crate::{edit, project};
+use crate::{edit, image, project, selection};
 
 /// What every target's source becomes: it compiles under any lint level a manifest or
 /// rustflags can set (the manifests' `[lints]` are removed; `-D missing-docs` is met).
@@ -68,6 +72,11 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
     }
     let sh = Shell::new()?;
     sh.change_dir(&src);
+    // Reading the project needs no particular toolchain: the project's pin must not make
+    // rustup install one here (the build installs it, `image::Recipe::toolchain`).
+    if let Some(toolchain) = image::builder_toolchain() {
+        sh.set_var("RUSTUP_TOOLCHAIN", toolchain);
+    }
     let project = project::load(&sh)?;
     let root = project.root.canonicalize()?;
     let skeleton = out.join("skeleton");
@@ -216,25 +225,67 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         true => "",
         false => CONTAINER_PROFILE,
     };
+    // The selection: the settings', and a one-off one from the build argument.
+    let one_off = std::env::var(selection::FEATURES_ARG).unwrap_or_default();
+    let selection = selection::Selection::of_project(&project)?.with_flags(&one_off)?;
+    selection.check(
+        &project,
+        &format!("{}={one_off:?}", selection::FEATURES_ARG),
+    )?;
+    let args = selection.cargo_args(&project);
+    let bins: Vec<&str> = project.bins.iter().map(|(_, bin)| bin.as_str()).collect();
+    // The project's toolchain pin, which the build honours (see `image::toolchain_of`).
+    let mut toolchain = String::new();
+    for pin in TOOLCHAIN_FILES {
+        if root.join(pin).is_file() {
+            let text = read(&root.join(pin))?;
+            toolchain = format!("{}\n", toolchain_channel(&text, pin)?);
+            write(Path::new(pin), &text)?;
+            break;
+        }
+    }
     for (file, contents) in [
-        (
-            "manifest",
-            format!("{}\n", within(&root, &package.manifest)?.display()),
-        ),
-        ("bin", format!("{}\n", project.bin)),
+        ("args", format!("{}\n", args.join("\n"))),
+        ("bins", format!("{}\n", bins.join("\n"))),
+        ("toolchain", toolchain),
         ("profile.toml", profile.to_owned()),
     ] {
         fs::write(out.join(file), contents).with_context(|| format!("writing {file}"))?;
     }
     eprintln!(
         "plan: {} workspace package(s), {} manifest(s), {copied} [patch] package(s) as they \
-         are; shipping binary {:?} of package {}",
+         are; shipping {} of package {}; cargo build {}",
         project.members.len(),
         manifests.len(),
-        project.bin,
-        package.name
+        bins.join(", "),
+        package.name,
+        args.join(" ")
     );
     Ok(())
+}
+
+/// The files that pin a project's toolchain, in the order rustup reads them.
+pub const TOOLCHAIN_FILES: [&str; 2] = ["rust-toolchain", "rust-toolchain.toml"];
+
+/// The channel a toolchain file pins: `[toolchain] channel` of the TOML form, or the legacy
+/// file's one line.
+pub fn toolchain_channel(text: &str, file: &str) -> anyhow::Result<String> {
+    let trimmed = text.trim();
+    if !trimmed.contains('[') && !trimmed.contains('=') && !trimmed.is_empty() {
+        return Ok(trimmed.to_owned());
+    }
+    let doc = edit::parse(text, file)?;
+    match doc
+        .get("toolchain")
+        .and_then(|toolchain| toolchain.get("channel"))
+        .and_then(Item::as_str)
+    {
+        Some(channel) => Ok(channel.trim().to_owned()),
+        None => bail!(
+            "{file} has no `[toolchain] channel = \"..\"`: the image build needs the channel it \
+             pins (a `path` toolchain cannot be used in the image)"
+        ),
+    }
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

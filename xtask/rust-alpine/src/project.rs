@@ -11,12 +11,16 @@ use xshell::{Shell, cmd};
 
 use crate::edit;
 
+/// Where an image's time zone database is (`zoneinfo = true`), where glibc, musl, chrono-tz
+/// and jiff look for it.
+pub const ZONEINFO: &str = "usr/share/zoneinfo";
+
 /// The final stages the Dockerfile can be generated for.
 pub const RUNTIMES: [&str; 3] = ["scratch", "alpine", "distroless"];
 
 /// Every key of the docker settings, and what it takes. All are optional (an existing project
 /// adopted with `cargo generate --init` has none): see [`Settings`] for the defaults.
-const SETTINGS: [(&str, &str); 6] = [
+const SETTINGS: [(&str, &str); 12] = [
     (
         "runtime",
         "the final stage the Dockerfile was generated for: scratch, alpine or distroless",
@@ -41,6 +45,29 @@ const SETTINGS: [(&str, &str); 6] = [
         "health",
         "the path the service answers 200 on, a string starting with /",
     ),
+    (
+        "bins",
+        "the binaries the image ships, a list of [[bin]] names of any member (the first, or \
+         `bin`, is the entrypoint)",
+    ),
+    (
+        "features",
+        "the features the image is built with, a list of names (`member/name` for another \
+         member's)",
+    ),
+    (
+        "default-features",
+        "false to build the image without the default features",
+    ),
+    ("all-features", "true to build the image with every feature"),
+    (
+        "include",
+        "files and directories of the project the image ships, a list of relative paths",
+    ),
+    (
+        "zoneinfo",
+        "true to ship the time zone database (/usr/share/zoneinfo)",
+    ),
 ];
 
 #[derive(Debug)]
@@ -50,8 +77,18 @@ pub struct Project {
     pub members: Vec<Package>,
     /// The package whose binary the image ships (an index into `members`).
     shipped: usize,
-    /// The binary the image ships.
+    /// The binary the image runs (its entrypoint).
     pub bin: String,
+    /// Every binary the image ships, the entrypoint's first: (index into `members`, name).
+    pub bins: Vec<(usize, String)>,
+    /// The settings' feature selection, as written (`selection` checks and applies it).
+    pub features: Vec<String>,
+    pub default_features: bool,
+    pub all_features: bool,
+    /// Files and directories of the project the image ships, relative to `root`.
+    pub include: Vec<String>,
+    /// Whether the image ships the time zone database.
+    pub zoneinfo: bool,
     /// The source file of that binary's `main`, relative to `root`.
     pub bin_source: PathBuf,
     /// `None`: not set; `cargo xtask docker` reads the Dockerfile's final stage.
@@ -78,6 +115,10 @@ pub struct Package {
     pub targets: Vec<Target>,
     /// The directories of its path dependencies, of every kind and platform.
     pub path_dependencies: Vec<PathBuf>,
+    /// Its features (`[features]` and the implicit ones of optional dependencies).
+    pub features: Vec<String>,
+    /// The names it gives its dependencies (renamed ones by their new name).
+    pub dependencies: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +126,8 @@ pub struct Target {
     pub name: String,
     pub kinds: Vec<String>,
     pub src_path: PathBuf,
+    /// `required-features` of a `[[bin]]`: the image build enables them.
+    pub required_features: Vec<String>,
 }
 
 impl Target {
@@ -130,6 +173,7 @@ impl Project {
 /// The project of the workspace `sh` is in.
 pub fn load(sh: &Shell) -> anyhow::Result<Project> {
     let mut project = parse(&metadata_json(sh)?)?;
+    check_include(&project.root, &project.include, project.settings_table)?;
     if let Ok(lock) = std::fs::read_to_string(project.root.join("Cargo.lock")) {
         let local = edit::path_packages(&lock)?.into_iter();
         project.path_packages = local.map(|(name, _)| name).collect();
@@ -173,10 +217,26 @@ fn package(json: &Value) -> Package {
                     .map(str::to_owned)
                     .collect(),
                 src_path: PathBuf::from(text(target, "src_path")),
+                required_features: list(&target["required-features"])
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
             })
             .collect(),
         path_dependencies: list(&json["dependencies"])
             .filter_map(|dependency| dependency["path"].as_str().map(PathBuf::from))
+            .collect(),
+        features: json["features"]
+            .as_object()
+            .map(|features| features.keys().cloned().collect())
+            .unwrap_or_default(),
+        dependencies: list(&json["dependencies"])
+            .map(|dependency| {
+                dependency["rename"]
+                    .as_str()
+                    .unwrap_or_else(|| text(dependency, "name"))
+                    .replace('-', "_")
+            })
             .collect(),
     }
 }
@@ -206,12 +266,21 @@ pub fn parse(json: &str) -> anyhow::Result<Project> {
         };
     let settings = Settings::parse(settings, settings_table)?;
 
-    let (shipped, bin) = choose_bin(
-        &members,
-        root_package,
-        settings.bin.as_deref(),
-        settings_table,
-    )?;
+    let listed = settings
+        .bins
+        .iter()
+        .map(|name| find_bin(&members, name, "bins", settings_table))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (shipped, bin) = match (settings.bin.as_deref(), listed.first()) {
+        (None, Some(first)) => first.clone(),
+        (named, _) => choose_bin(&members, root_package, named, settings_table)?,
+    };
+    let mut bins = vec![(shipped, bin.clone())];
+    for listed in listed {
+        if !bins.contains(&listed) {
+            bins.push(listed);
+        }
+    }
     let source = &members[shipped]
         .bins()
         .find(|target| target.name == bin)
@@ -220,10 +289,16 @@ pub fn parse(json: &str) -> anyhow::Result<Project> {
     let bin_source = source.strip_prefix(&root).unwrap_or(source).to_owned();
     Ok(Project {
         root,
+        features: settings.features,
+        default_features: settings.default_features,
+        all_features: settings.all_features,
         members,
         shipped,
         bin,
+        bins,
         bin_source,
+        include: settings.include,
+        zoneinfo: settings.zoneinfo,
         runtime: settings.runtime,
         size_budget: settings.size_budget,
         self_check: settings.self_check,
@@ -241,6 +316,12 @@ struct Settings {
     bin: Option<String>,
     self_check: bool,
     service: Option<(u16, String)>,
+    bins: Vec<String>,
+    features: Vec<String>,
+    default_features: bool,
+    all_features: bool,
+    include: Vec<String>,
+    zoneinfo: bool,
 }
 
 impl Settings {
@@ -257,7 +338,12 @@ impl Settings {
                 bail!("{name} in Cargo.toml has an unknown key `{key}`: the keys are {keys}");
             };
             let valid = match key.as_str() {
-                "self-check" => value.is_boolean(),
+                "self-check" | "default-features" | "all-features" | "zoneinfo" => {
+                    value.is_boolean()
+                }
+                "bins" | "features" | "include" => value
+                    .as_array()
+                    .is_some_and(|items| items.iter().all(Value::is_string)),
                 "port" => value
                     .as_u64()
                     .is_some_and(|port| (1..=65535).contains(&port)),
@@ -269,6 +355,12 @@ impl Settings {
             }
         }
         let string = |key: &str| table.get(key).and_then(Value::as_str).map(str::to_owned);
+        let strings = |key: &str| -> Vec<String> {
+            list(table.get(key).unwrap_or(&Value::Null))
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        };
         let runtime = string("runtime");
         if let Some(runtime) = runtime
             .as_deref()
@@ -295,6 +387,12 @@ impl Settings {
             bin: string("bin"),
             self_check: table.get("self-check") == Some(&Value::Bool(true)),
             service,
+            bins: strings("bins"),
+            features: strings("features"),
+            default_features: table.get("default-features") != Some(&Value::Bool(false)),
+            all_features: table.get("all-features") == Some(&Value::Bool(true)),
+            include: strings("include"),
+            zoneinfo: table.get("zoneinfo") == Some(&Value::Bool(true)),
         })
     }
 }
@@ -328,6 +426,65 @@ pub fn runtime_of_dockerfile(dockerfile: &str) -> Option<&'static str> {
         image if image.contains("alpine") => Some("alpine"),
         _ => None,
     }
+}
+
+/// The package and name of the binary `name`, of any member; `key` is the setting naming it.
+fn find_bin(
+    members: &[Package],
+    name: &str,
+    key: &str,
+    table: &str,
+) -> anyhow::Result<(usize, String)> {
+    let mut found = members
+        .iter()
+        .enumerate()
+        .filter(|(_, member)| member.bins().any(|bin| bin.name == name))
+        .map(|(index, _)| (index, name.to_owned()));
+    match (found.next(), found.next()) {
+        (Some(only), None) => Ok(only),
+        (Some(_), Some(_)) => bail!(
+            "{key} in {table} of Cargo.toml names {name:?}, a binary of several members: \
+             rename one of them ([[bin]] name = ...)"
+        ),
+        (None, _) => {
+            let all: Vec<&str> = members
+                .iter()
+                .flat_map(|member| member.bins().map(|bin| bin.name.as_str()))
+                .collect();
+            bail!(
+                "{key} in {table} of Cargo.toml names {name:?}, no binary of the workspace (it \
+                 has: {}): list only those",
+                all.join(", ")
+            )
+        }
+    }
+}
+
+/// Refuses an `include` path that is absolute, leaves the project or does not exist.
+pub fn check_include(root: &Path, include: &[String], table: &str) -> anyhow::Result<()> {
+    for path in include {
+        let relative = Path::new(path);
+        let escapes = relative.is_absolute()
+            || relative.components().any(|part| {
+                !matches!(part, std::path::Component::Normal(_))
+                    && part != std::path::Component::CurDir
+            });
+        if escapes || path.is_empty() {
+            bail!(
+                "include = [.., {path:?}, ..] in {table} of Cargo.toml must be a path inside the \
+                 project, relative to its root (such as \"migrations\" or \"config/app.toml\")"
+            );
+        }
+        if !root.join(relative).exists() {
+            bail!(
+                "include = [.., {path:?}, ..] in {table} of Cargo.toml: there is no {} in the \
+                 build context: create it, or remove it from the list (a file the \
+                 .dockerignore leaves out cannot be shipped either)",
+                root.join(relative).display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The binary to ship: the one named in the settings (in any member), else the root package's
@@ -395,7 +552,7 @@ fn choose_bin(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn package(name: &str, manifest: &str, bins: &[(&str, &str)]) -> serde_json::Value {
@@ -403,17 +560,30 @@ mod tests {
             "kind": ["lib"], "name": name, "src_path": manifest.replace("Cargo.toml", "src/lib.rs"),
         })];
         for (bin, path) in bins {
-            targets.push(serde_json::json!({"kind": ["bin"], "name": bin, "src_path": path}));
+            let required: &[&str] = match *bin {
+                "server" => &["net"],
+                _ => &[],
+            };
+            targets.push(serde_json::json!({
+                "kind": ["bin"], "name": bin, "src_path": path, "required-features": required,
+            }));
         }
         serde_json::json!({
             "name": name, "version": "1.2.3", "manifest_path": manifest,
             "repository": (name == "demo").then_some("https://example.com/demo"),
             "targets": targets,
-            "dependencies": [{"name": "tool", "path": "/p/crates/tool"}, {"name": "anyhow"}],
+            "features": match name {
+                "demo" => serde_json::json!({"default": ["net"], "net": [], "metrics": []}),
+                _ => serde_json::json!({"fast": []}),
+            },
+            "dependencies": [
+                {"name": "tool", "path": "/p/crates/tool"}, {"name": "anyhow"},
+                {"name": "serde-json", "rename": "json"},
+            ],
         })
     }
 
-    fn metadata(docker: serde_json::Value) -> String {
+    pub(crate) fn metadata(docker: serde_json::Value) -> String {
         serde_json::json!({
             "workspace_root": "/p",
             "metadata": docker,
@@ -512,8 +682,28 @@ mod tests {
                 "bin = 5 in [workspace.metadata.docker] of Cargo.toml must be the binary",
             ),
             (
-                serde_json::json!({"docker": {"runtime": "scratch", "size-budget": "8 MB", "bins": "x"}}),
-                "unknown key `bins`: the keys are runtime, size-budget, bin, self-check, port, health",
+                serde_json::json!({"docker": {"runtime": "scratch", "size-budget": "8 MB", "binaries": "x"}}),
+                "unknown key `binaries`: the keys are runtime, size-budget, bin, self-check, port, health, bins, features, default-features, all-features, include, zoneinfo",
+            ),
+            (
+                serde_json::json!({"docker": {"bins": "server"}}),
+                "bins = \"server\" in [workspace.metadata.docker] of Cargo.toml must be the binaries the image ships, a list",
+            ),
+            (
+                serde_json::json!({"docker": {"features": ["net", 1]}}),
+                "features = [\"net\",1] in [workspace.metadata.docker] of Cargo.toml must be the features",
+            ),
+            (
+                serde_json::json!({"docker": {"zoneinfo": "yes"}}),
+                "zoneinfo = \"yes\" in [workspace.metadata.docker] of Cargo.toml must be true to ship",
+            ),
+            (
+                serde_json::json!({"docker": {"default-features": 0}}),
+                "default-features = 0 in [workspace.metadata.docker] of Cargo.toml must be false",
+            ),
+            (
+                serde_json::json!({"docker": {"bins": ["demo", "migrate"]}}),
+                "bins in [workspace.metadata.docker] of Cargo.toml names \"migrate\", no binary of the workspace (it has: demo, server, tool-cli)",
             ),
             (
                 serde_json::json!({"docker": {"runtime": "ubuntu", "size-budget": "8 MB"}}),
@@ -523,6 +713,29 @@ mod tests {
             let message_seen = error(&metadata(settings.clone()));
             assert!(message_seen.contains(message), "{settings}: {message_seen}");
         }
+    }
+
+    #[test]
+    fn included_paths_must_exist_inside_the_project() {
+        let root = std::env::temp_dir().join(format!("rust-alpine-include-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("migrations")).unwrap();
+        std::fs::write(root.join("app.toml"), "").unwrap();
+        let check = |paths: &[&str]| {
+            let paths: Vec<String> = paths.iter().map(|path| path.to_string()).collect();
+            check_include(&root, &paths, "[t]").map_err(|error| error.to_string())
+        };
+        check(&["migrations", "app.toml", "./migrations/"]).unwrap();
+        for (path, message) in [
+            ("static", "there is no"),
+            ("../etc", "must be a path inside the project"),
+            ("/etc/passwd", "must be a path inside the project"),
+            ("", "must be a path inside the project"),
+        ] {
+            let error = check(&[path]).unwrap_err();
+            assert!(error.contains(message), "{path}: {error}");
+            assert!(error.contains("include = [.."), "{path}: {error}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -580,9 +793,12 @@ mod tests {
                     name: name.to_string(),
                     kinds: vec!["bin".into()],
                     src_path: "/p/src/main.rs".into(),
+                    required_features: vec![],
                 })
                 .collect(),
             path_dependencies: vec![],
+            features: vec![],
+            dependencies: vec![],
         };
         let chosen =
             |members: &[Package], root| choose_bin(members, root, None, "[t]").map(|(_, bin)| bin);

@@ -70,6 +70,8 @@ pub struct Report {
     pub binary_bytes: Option<u64>,
     /// The crates the binary's embedded dependency list (cargo-auditable) names.
     pub sbom_crates: Option<usize>,
+    /// What else the image ships (other binaries, `include`, zoneinfo): path and size.
+    pub shipped: Vec<(String, u64)>,
     pub steps: Vec<Check>,
     /// `--check-cache`: rebuilds of a changed copy of the context.
     pub cache_checks: Vec<Check>,
@@ -171,6 +173,9 @@ impl Report {
             "budget_bytes": self.budget_bytes,
             "budget_checked": self.budget_checked,
             "binary_bytes": self.binary_bytes,
+            "shipped": self.shipped.iter().map(|(path, bytes)| serde_json::json!({
+                "path": path, "bytes": bytes,
+            })).collect::<Vec<_>>(),
             "sbom_crates": self.sbom_crates,
             "steps": self.steps.iter().map(step).collect::<Vec<_>>(),
             "cache_checks": self.cache_checks.iter().map(cache_check).collect::<Vec<_>>(),
@@ -215,6 +220,9 @@ impl Report {
         );
         if let Some(bytes) = self.binary_bytes {
             let _ = writeln!(out, "binary   {} ({})", self.bin, format_size(bytes));
+        }
+        for (path, bytes) in &self.shipped {
+            let _ = writeln!(out, "ships    {path} ({})", format_size(*bytes));
         }
         if let Some(count) = self.sbom_crates {
             let _ = writeln!(out, "sbom     {count} crates");
@@ -299,6 +307,7 @@ mod tests {
             budget_bytes: 3_000_000,
             budget_checked: true,
             binary_bytes: Some(3_253_824),
+            shipped: vec![("/migrate".into(), 1_200_000)],
             sbom_crates: Some(97),
             steps: vec![
                 Check {
@@ -339,6 +348,7 @@ image    demo:0.1.0 (scratch, service)
 size     3.48 MB of 3.00 MB budget (116%)
 platform linux/arm64 (cross-compiled; smoke test under emulation)
 binary   demo (3.25 MB)
+ships    /migrate (1.20 MB)
 sbom     97 crates
 build    12.3 s (profile container, 1 crate compiled)
 sccache  95 hits, 2 misses (98% hits), 14 not cacheable, backend redis
@@ -376,7 +386,11 @@ FAILED
         assert_eq!(json["cache_mounts"]["restored"][1], "demo-tools");
         assert_eq!(json["cache_mounts"]["kept"][0], "demo-planner");
         assert_eq!(json["cache_mounts"]["saved_bytes"], 313_159_680);
-        assert_eq!(json.as_object().unwrap().len(), 24);
+        assert_eq!(
+            json["shipped"][0],
+            json!({"path": "/migrate", "bytes": 1_200_000})
+        );
+        assert_eq!(json.as_object().unwrap().len(), 25);
         let without = Report {
             cache_mounts: None,
             ..report()

@@ -11,7 +11,7 @@ use crate::{
     budget::format_size,
     elf,
     engine::{self, Engine, Image, Running},
-    project::Project,
+    project::{self, Project},
     report::Check,
     sbom,
 };
@@ -30,6 +30,9 @@ pub struct Outcome {
     pub debug_bytes: Option<u64>,
     /// The crates its embedded dependency list names (cargo-auditable), when it has one.
     pub sbom_crates: Option<usize>,
+    /// What else the image ships (the other binaries, `include`, zoneinfo): each path in the
+    /// image and its size, as found there.
+    pub shipped: Vec<(String, u64)>,
 }
 
 pub struct Smoke<'a> {
@@ -61,6 +64,38 @@ impl Smoke<'_> {
             }));
         }
         steps.push(Check::timed("version", || self.version()));
+        let mut shipped = Vec::new();
+        for (index, bin) in self.project.bins.iter().skip(1) {
+            let path = format!("/{bin}");
+            steps.push(Check::timed(&path, || {
+                let (bytes, detail) = self.static_binary(&path)?;
+                let version = &self.project.members[*index].version;
+                let stdout =
+                    self.engine
+                        .run_once(&["--entrypoint", &path], self.tag, &["--version"])?;
+                let version = check_version(&stdout, version)?;
+                shipped.push((path.clone(), bytes.len() as u64));
+                Ok(format!("{detail}; {version}"))
+            }));
+        }
+        for include in &self.project.include {
+            let path = format!("/{}", include.trim_end_matches('/'));
+            steps.push(Check::timed(&path, || {
+                let tar = self.engine.copy_out_tar(self.tag, &path)?;
+                let found = check_tree(&tar, &self.project.root.join(include))?;
+                shipped.push((path.clone(), found.bytes));
+                Ok(found.to_string())
+            }));
+        }
+        if self.project.zoneinfo {
+            steps.push(Check::timed("zoneinfo", || {
+                let path = format!("/{}", project::ZONEINFO);
+                let tar = self.engine.copy_out_tar(self.tag, &path)?;
+                let (bytes, detail) = check_zoneinfo(&tar)?;
+                shipped.push((path, bytes));
+                Ok(detail)
+            }));
+        }
         // Only a binary that implements it: any other may take `self-check` for an argument.
         if self.project.self_check {
             steps.push(Check::timed("self-check", || self.self_check()));
@@ -75,6 +110,7 @@ impl Smoke<'_> {
                 .map(|bytes| elf::debug_info_bytes(bytes).unwrap_or(0)),
             binary_bytes: binary.map(|bytes| bytes.len() as u64),
             sbom_crates,
+            shipped,
         }
     }
 
@@ -105,6 +141,12 @@ impl Smoke<'_> {
         let Some(path) = self.image.binary() else {
             bail!("the image has no ENTRYPOINT: set ENTRYPOINT [\"/<binary>\"]");
         };
+        self.static_binary(path)
+    }
+
+    /// Copies the binary at `path` out of the image and checks that it is static and of the
+    /// image's platform; returns its bytes.
+    fn static_binary(&self, path: &str) -> anyhow::Result<(Vec<u8>, String)> {
         let bytes = self.engine.copy_out(self.tag, path)?;
         if let Some(interpreter) = elf::interpreter(&bytes)? {
             bail!(
@@ -291,6 +333,169 @@ fn wait_answering(
     }
 }
 
+/// What a shipped tree holds.
+#[derive(Debug, PartialEq)]
+pub struct Tree {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let files = match self.files {
+            1 => "1 file".to_owned(),
+            count => format!("{count} files"),
+        };
+        write!(
+            f,
+            "{files}, {}, read-only, as in the project",
+            format_size(self.bytes)
+        )
+    }
+}
+
+/// The files of a tar archive (`docker cp ... -`), each checked readable and not writable by
+/// the runtime user (owned by root, no write bit for group or others); symlinks are skipped.
+fn read_tar(tar: &[u8]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut archive = tar::Archive::new(tar);
+    let mut files = Vec::new();
+    for entry in archive.entries().context("reading the copied files")? {
+        let mut entry = entry?;
+        let header = entry.header();
+        let path = entry.path()?.display().to_string();
+        let kind = header.entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            continue;
+        }
+        let (mode, uid) = (header.mode()?, header.uid()?);
+        let readable = match kind.is_dir() {
+            true => mode & 0o005 == 0o005,
+            false => mode & 0o004 != 0,
+        };
+        ensure!(
+            uid == 0 && mode & 0o022 == 0 && readable,
+            "{path} is owned by uid {uid} with mode {mode:o}: shipped files must be readable \
+             and not writable by the runtime user (root's, 0644/0755)"
+        );
+        if kind.is_file() {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            files.push((path, bytes));
+        }
+    }
+    Ok(files)
+}
+
+/// Checks a shipped tree against the project's `local` copy: the same files, the same sizes.
+fn check_tree(tar: &[u8], local: &std::path::Path) -> anyhow::Result<Tree> {
+    let files = read_tar(tar)?;
+    let shipped = Tree {
+        files: files.len(),
+        bytes: files.iter().map(|(_, bytes)| bytes.len() as u64).sum(),
+    };
+    let expected = local_tree(local)?;
+    ensure!(
+        shipped == expected,
+        "the image has {} files ({} bytes) where the project has {} ({} bytes) at {}: \
+         a .dockerignore rule leaves some out?",
+        shipped.files,
+        shipped.bytes,
+        expected.files,
+        expected.bytes,
+        local.display()
+    );
+    Ok(shipped)
+}
+
+fn local_tree(path: &std::path::Path) -> anyhow::Result<Tree> {
+    let meta =
+        std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.is_file() {
+        return Ok(Tree {
+            files: 1,
+            bytes: meta.len(),
+        });
+    }
+    let mut tree = Tree { files: 0, bytes: 0 };
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            let sub = local_tree(&entry?.path())?;
+            tree.files += sub.files;
+            tree.bytes += sub.bytes;
+        }
+    }
+    Ok(tree)
+}
+
+/// The zone database is there and readable, and zones resolve (through the links Debian's
+/// tzdata has, `UTC` -> `Etc/UTC`) to TZif files.
+fn check_zoneinfo(tar: &[u8]) -> anyhow::Result<(u64, String)> {
+    let files = read_tar(tar)?;
+    let links = tar_links(tar)?;
+    let bytes = files.iter().map(|(_, bytes)| bytes.len() as u64).sum();
+    for zone in ["UTC", "Europe/Berlin", "America/New_York"] {
+        let mut path = format!("zoneinfo/{zone}");
+        for _ in 0..8 {
+            match links.iter().find(|(link, _)| *link == path) {
+                Some((link, target)) => path = resolve(link, target),
+                None => break,
+            }
+        }
+        let Some((_, data)) = files.iter().find(|(file, _)| *file == path) else {
+            bail!(
+                "TZ={zone} does not resolve: /{}/{zone} is missing",
+                project::ZONEINFO
+            );
+        };
+        ensure!(
+            data.starts_with(b"TZif"),
+            "/{}/{zone} is not a TZif file",
+            project::ZONEINFO
+        );
+    }
+    Ok((
+        bytes,
+        format!(
+            "TZ=UTC, Europe/Berlin, America/New_York resolve; {} zone files, {}",
+            files.len(),
+            format_size(bytes)
+        ),
+    ))
+}
+
+/// The symbolic links of a tar archive: (path, target).
+fn tar_links(tar: &[u8]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut links = Vec::new();
+    for entry in tar::Archive::new(tar).entries()? {
+        let entry = entry?;
+        if entry.header().entry_type().is_symlink()
+            && let Some(target) = entry.link_name()?
+        {
+            links.push((
+                entry.path()?.display().to_string(),
+                target.display().to_string(),
+            ));
+        }
+    }
+    Ok(links)
+}
+
+/// A link's target as a path of the archive: relative to the link's directory.
+fn resolve(link: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            ".." => {
+                parts.pop();
+            }
+            "." | "" => {}
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
 /// `--version` must print the package's version as a word of its own: the template's apps
 /// print `NAME X.Y.Z`, others `NAME X.Y.Z (rev abc)` or `X.Y.Z`, under a binary name that need
 /// not be the package's.
@@ -456,6 +661,15 @@ fn open_half_sent_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_resolve_within_the_archive() {
+        assert_eq!(resolve("zoneinfo/UTC", "Etc/UTC"), "zoneinfo/Etc/UTC");
+        assert_eq!(
+            resolve("zoneinfo/US/Eastern", "../America/New_York"),
+            "zoneinfo/America/New_York"
+        );
+    }
 
     #[test]
     fn self_check_facts_are_parsed_and_judged() {

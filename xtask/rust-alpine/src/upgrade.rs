@@ -735,7 +735,8 @@ mod tests {
                 "{label}"
             );
             assert!(
-                dockerfile.contains("COPY --from=builder /app /my-app\n"),
+                dockerfile.contains("rust-alpine build /recipe /image /my-app\n")
+                    && dockerfile.contains("COPY --from=builder /image/ /\n"),
                 "{label}"
             );
             assert!(dockerfile.contains("id=my-app-target,"), "{label}");

@@ -537,7 +537,7 @@ fn an_own_xtask_is_kept_and_takes_two_lines() {
             &["xtask", "plan", ".", plan.to_str().unwrap()],
         )
     });
-    assert_eq!(support::read(&plan.join("bin")).unwrap().trim(), "ownx");
+    assert_eq!(support::read(&plan.join("bins")).unwrap().trim(), "ownx");
     let skeleton = plan.join("skeleton");
     assert!(
         support::read(&skeleton.join("Cargo.lock"))

@@ -749,7 +749,7 @@ const LAYOUTS: &[Layout] = &[
     Layout {
         // build.rs with [build-dependencies] compiling C through `cc`; .cargo/config.toml with
         // a cfg in [build] rustflags (the template's own config must not shadow it) and [env];
-        // a rust-toolchain.toml the image build must not use.
+        // a rust-toolchain.toml pinning `stable`, which the builder's stable toolchain is.
         name: "build-scripts",
         edits: &[
             Edit::Replace(
@@ -767,7 +767,7 @@ const LAYOUTS: &[Layout] = &[
                 "[alias]",
                 "[build]\nrustflags = [\"--cfg\", \"layout_cfg\"]\n\n[env]\nLAYOUT_ENV = \"from-config\"\n\n[alias]",
             ),
-            Edit::Write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.70.0\"\n"),
+            Edit::Write("rust-toolchain.toml", "[toolchain]\nchannel = \"stable\"\n"),
             Edit::Replace(
                 "src/main.rs",
                 ARM_AT,
@@ -1342,6 +1342,11 @@ fn bad_inputs_fail_before_the_engine_is_asked() {
             "/nonexistent/docker",
             "error: --no-cache starts every cache mount empty (BuildKit)",
         ),
+        (
+            &["--features", "turbo"],
+            "/nonexistent/docker",
+            "error: --features names \"turbo\", but package bad-inputs has no feature \"turbo\" (it has none)",
+        ),
     ] {
         let output = support::cargo_command()
             .args(["xtask", "docker"])
@@ -1552,4 +1557,215 @@ fn find_tool(program: &str, install: &str) -> Option<std::path::PathBuf> {
         eprintln!("skipped: {message}");
     }
     found
+}
+
+/// What the image holds, declared in Cargo.toml (issue: features, several binaries, runtime
+/// files, time zones, the project's toolchain): a workspace whose root binary has
+/// `required-features` (a feature that pulls an optional dependency) and a `migrate` binary in
+/// another member, both shipped; `migrations/`, `static/` and a config file; zoneinfo in
+/// scratch; a `rust-toolchain.toml` pinning the builder's own version. Then a one-off feature
+/// that compiles only what it adds, and a pin the builder cannot provide. Shares the layouts'
+/// project name (and so their dependency cache mount).
+#[test]
+fn the_image_holds_what_cargo_toml_declares() {
+    if !enabled("the_image_holds_what_cargo_toml_declares") {
+        return;
+    }
+    let _heavy = heavy();
+    let tag = "[contents]";
+    let name = format!("e2e-layout-{}", std::process::id());
+    let e2e = E2e::render_named("cli", &name);
+    let path = &e2e.project.path;
+    let replace = |file: &str, from: &str, to: &str| {
+        let text = support::read(&path.join(file)).unwrap();
+        assert!(text.contains(from), "{tag} {file} has no {from:?}");
+        fs::write(
+            path.join(file),
+            text.replacen(from, &to.replace("PROJECT", &name), 1),
+        )
+        .unwrap();
+    };
+    let write = |file: &str, text: &str| {
+        let file = path.join(file);
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(file, text).unwrap();
+    };
+    replace(
+        "Cargo.toml",
+        "[dependencies]\n",
+        "[[bin]]\nname = \"PROJECT\"\npath = \"src/main.rs\"\nrequired-features = [\"extra\"]\n\n[features]\nextra = [\"dep:itoa\"]\nfancy = [\"dep:fastrand\"]\n\n[dependencies]\nitoa = { version = \"1\", optional = true }\nfastrand = { version = \"2\", optional = true }\n",
+    );
+    replace(
+        "Cargo.toml",
+        "\n[workspace]\n",
+        "\n[workspace]\nmembers = [\"crates/migrate\"]\n",
+    );
+    replace(
+        "Cargo.toml",
+        "[workspace.metadata.docker]\n",
+        "[workspace.metadata.docker]\nbins = [\"PROJECT\", \"migrate\"]\ninclude = [\"migrations\", \"static\", \"config/default.toml\"]\nzoneinfo = true\n",
+    );
+    replace(
+        "src/main.rs",
+        ARM_AT,
+        r#"["layout"] => println!(
+            "extra {}, fancy {}, {}",
+            cfg!(feature = "extra"),
+            cfg!(feature = "fancy"),
+            std::fs::read_to_string("config/default.toml")?.trim()
+        ),
+        ["self-check"] => print!("{}", self_check()),"#,
+    );
+    write(
+        "crates/migrate/Cargo.toml",
+        "[package]\nname = \"migrate\"\nversion = \"0.2.0\"\nedition = \"2024\"\n",
+    );
+    write(
+        "crates/migrate/src/main.rs",
+        "fn main() {\n    println!(\"migrate {}\", env!(\"CARGO_PKG_VERSION\"));\n}\n",
+    );
+    write("migrations/001_init.sql", "create table t (id integer);\n");
+    write(
+        "migrations/002_more.sql",
+        "alter table t add column n text;\n",
+    );
+    write("static/index.html", "<h1>hi</h1>\n");
+    write("static/css/site.css", "h1 { color: teal }\n");
+    write("config/default.toml", "greeting = \"hello\"\n");
+    // The builder's own version (1.96.x): it builds with the builder's toolchain. The targets
+    // it lists are not the image's and must not matter.
+    write(
+        "rust-toolchain.toml",
+        "[toolchain]\nchannel = \"1.96\"\ntargets = [\"wasm32-unknown-unknown\"]\n",
+    );
+    step(tag, "cargo metadata (locks the project)", || {
+        support::cargo(path, &["metadata", "--format-version", "1"]).map(drop)
+    });
+
+    let (output, report) = docker_step(tag, &e2e, &["--check-cache"]);
+    assert!(output.status.success(), "{tag} {report:#}");
+    assert_eq!(report["ok"], true, "{tag} {report:#}");
+    assert_eq!(report["bin"], name.as_str(), "{tag}");
+    let shipped: Vec<(&str, u64)> = report["shipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["path"].as_str().unwrap(),
+                item["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let paths: Vec<&str> = shipped.iter().map(|(path, _)| *path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/migrate",
+            "/migrations",
+            "/static",
+            "/config/default.toml",
+            "/usr/share/zoneinfo"
+        ],
+        "{tag} {report:#}"
+    );
+    assert!(
+        detail(&report, "/migrate").contains("migrate 0.2.0"),
+        "{tag} {report:#}"
+    );
+    assert!(
+        detail(&report, "/static").starts_with("2 files, 32 B, read-only"),
+        "{tag} {report:#}"
+    );
+    assert!(
+        detail(&report, "zoneinfo").starts_with("TZ=UTC, Europe/Berlin, America/New_York resolve"),
+        "{tag} {report:#}"
+    );
+    // The image is its binaries, the files, the CA bundle and the user: nothing else (1.05x).
+    let image = report["image"].as_str().unwrap().to_owned();
+    let ca = e2e
+        .engine
+        .copy_out(&image, "/etc/ssl/certs/ca-certificates.crt")
+        .unwrap()
+        .len() as u64;
+    let contents = report["binary_bytes"].as_u64().unwrap()
+        + shipped.iter().map(|(_, bytes)| bytes).sum::<u64>()
+        + ca;
+    let image_bytes = report["image_bytes"].as_u64().unwrap();
+    assert!(
+        image_bytes as f64 <= contents as f64 * 1.05,
+        "{tag} the image is {image_bytes} bytes for {contents} bytes of contents"
+    );
+    // The required feature is on, the other one off; the config file is read relative to `/`.
+    let printed = e2e.engine.run_once(&[], &image, &["layout"]).unwrap();
+    assert_eq!(
+        printed, "extra true, fancy false, greeting = \"hello\"\n",
+        "{tag}"
+    );
+    for (change, compiled) in cache_checks(tag, &report) {
+        for crate_name in compiled {
+            assert!(
+                [name.as_str(), "migrate"].contains(&crate_name),
+                "{tag} {change} compiled {crate_name}"
+            );
+        }
+    }
+
+    // A one-off feature: only the dependency it pulls in and the workspace compile.
+    let (output, report) = docker_step(tag, &e2e, &["--features", "fancy"]);
+    assert!(output.status.success(), "{tag} --features fancy {report:#}");
+    let mut compiled = names(&report["compiled"]);
+    compiled.sort();
+    compiled.dedup();
+    let mut expected = vec!["fastrand", name.as_str(), "migrate"];
+    expected.sort();
+    assert_eq!(compiled, expected, "{tag} --features fancy");
+    let printed = e2e
+        .engine
+        .run_once(&[], report["image"].as_str().unwrap(), &["layout"])
+        .unwrap();
+    assert!(
+        printed.starts_with("extra true, fancy true"),
+        "{tag} {printed}"
+    );
+
+    // A pin the builder cannot provide: without rustup in the builder, the build stops before
+    // compiling, naming the channel and the fix. (A builder with rustup installs it instead.)
+    let builder = env::var("RUST_ALPINE_BUILDER_IMAGE").unwrap_or_default();
+    let has_rustup = builder.is_empty()
+        || Command::new(&e2e.engine.program)
+            .args([
+                "run",
+                "--rm",
+                "--entrypoint",
+                "sh",
+                &builder,
+                "-c",
+                "command -v rustup",
+            ])
+            .output()
+            .is_ok_and(|output| output.status.success());
+    if !has_rustup {
+        write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.90.0\"\n");
+        let output = step(tag, "cargo xtask docker (pinned 1.90.0)", || {
+            Ok(xtask_docker(&e2e, &[]))
+        });
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{tag} built with a pin the builder lacks"
+        );
+        assert!(
+            stderr.contains("the project pins the Rust toolchain 1.90.0")
+                && stderr.contains("--builder-image"),
+            "{tag} {stderr}"
+        );
+        let compiled = stderr
+            .lines()
+            .filter(|line| line.contains("Compiling "))
+            .count();
+        assert_eq!(compiled, 0, "{tag} compiled before refusing the toolchain");
+    }
+    e2e.engine.remove_image(&image);
+    assert_eq!(leftover_containers(&e2e.engine), "", "{tag}");
 }

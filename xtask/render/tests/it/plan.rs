@@ -32,6 +32,8 @@ struct Case {
     /// Directories (`patches/`) of [patch] targets and their path dependencies: dependencies,
     /// in the skeleton as they are.
     real: &'static [&'static str],
+    /// The cargo selection the recipe must hold (`args`, space-separated); "": not checked.
+    args: &'static str,
 }
 
 const MAIN: &str = "fn main() {\n    println!(\"hi\");\n}\n";
@@ -49,10 +51,60 @@ const fn case(
         crlf: false,
         vendor: false,
         real: &[],
+        args: "",
     }
 }
 
 const CASES: &[Case] = &[
+    Case {
+        args: "--manifest-path Cargo.toml --package server-app --package migrate --bin server \
+               --bin migrate --features server-app/metrics,server-app/net --no-default-features",
+        ..case(
+            "several binaries of two members, features, a required feature pulling an optional dependency",
+            &[
+                (
+                    "Cargo.toml",
+                    "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n\n[workspace.metadata.docker]\nbins = [\"server\", \"migrate\"]\nfeatures = [\"metrics\"]\ndefault-features = false\ninclude = [\"migrations\"]\nzoneinfo = true\n",
+                ),
+                (
+                    "crates/server/Cargo.toml",
+                    "[package]\nname = \"server-app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[features]\ndefault = [\"metrics\"]\nmetrics = []\nnet = [\"dep:itoa\"]\n\n[dependencies]\nitoa = { version = \"1\", optional = true }\n\n[[bin]]\nname = \"server\"\npath = \"src/main.rs\"\nrequired-features = [\"net\"]\n",
+                ),
+                ("crates/server/src/main.rs", MAIN),
+                (
+                    "crates/migrate/Cargo.toml",
+                    "[package]\nname = \"migrate\"\nversion = \"0.2.0\"\nedition = \"2024\"\n",
+                ),
+                ("crates/migrate/src/main.rs", MAIN),
+                ("migrations/001.sql", "create table t (id int);\n"),
+            ],
+            Ok(("Cargo.toml", "server")),
+        )
+    },
+    case(
+        "a feature the package does not have",
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[features]\nfast = []\n\n[workspace]\n\n[workspace.metadata.docker]\nfeatures = [\"fats\"]\n",
+            ),
+            ("src/main.rs", MAIN),
+        ],
+        Err("names \"fats\", but package app has no feature \"fats\" (it has: fast)"),
+    ),
+    case(
+        "an included path that is not there",
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n\n[workspace.metadata.docker]\ninclude = [\"static\"]\n",
+            ),
+            ("src/main.rs", MAIN),
+        ],
+        Err(
+            "include = [.., \"static\", ..] in [workspace.metadata.docker] of Cargo.toml: there is no",
+        ),
+    ),
     case(
         "a package with a build script, examples, tests and benches",
         &[
@@ -479,11 +531,21 @@ fn check_case(case: &Case) {
             .trim()
             .to_owned()
     };
+    let args = text("args");
+    let args: Vec<&str> = args.lines().collect();
+    let at = args.iter().position(|arg| *arg == "--manifest-path");
+    let bins = text("bins");
     assert_eq!(
-        (text("manifest").as_str(), text("bin").as_str()),
+        (
+            at.map_or("", |at| args[at + 1]),
+            bins.lines().next().unwrap_or("")
+        ),
         (manifest, bin),
-        "[{tag}]"
+        "[{tag}] {args:?}"
     );
+    if !case.args.is_empty() {
+        assert_eq!(args.join(" "), case.args, "[{tag}]");
+    }
     let real = |path: &str| case.real.iter().any(|dir| path.starts_with(dir));
     for (path, contents) in &planned {
         let dependency = path
@@ -514,17 +576,10 @@ fn check_case(case: &Case) {
         tag,
         "cargo check --locked of the shipped binary and every target",
         || {
-            support::cargo(
-                &skeleton,
-                &[
-                    "check",
-                    "--locked",
-                    "--manifest-path",
-                    manifest,
-                    "--bin",
-                    bin,
-                ],
-            )?;
+            // The recipe's selection, as `cook` passes it.
+            let mut check = vec!["check", "--locked"];
+            check.extend(args.iter().copied());
+            support::cargo(&skeleton, &check)?;
             support::cargo(
                 &skeleton,
                 &["check", "--locked", "--workspace", "--all-targets"],
