@@ -1674,7 +1674,7 @@ fn the_image_holds_what_cargo_toml_declares() {
         "{tag} {report:#}"
     );
     assert!(
-        detail(&report, "/static").starts_with("2 files, 32 B, read-only"),
+        detail(&report, "/static").starts_with("2 files, 31 B, read-only"),
         "{tag} {report:#}"
     );
     assert!(
@@ -1711,7 +1711,9 @@ fn the_image_holds_what_cargo_toml_declares() {
         }
     }
 
-    // A one-off feature: only the dependency it pulls in and the workspace compile.
+    // A one-off feature and a new runtime file: only the dependency the feature pulls in and
+    // the workspace compile.
+    write("static/robots.txt", "User-agent: *\n");
     let (output, report) = docker_step(tag, &e2e, &["--features", "fancy"]);
     assert!(output.status.success(), "{tag} --features fancy {report:#}");
     let mut compiled = names(&report["compiled"]);
@@ -1727,6 +1729,10 @@ fn the_image_holds_what_cargo_toml_declares() {
     assert!(
         printed.starts_with("extra true, fancy true"),
         "{tag} {printed}"
+    );
+    assert!(
+        detail(&report, "/static").starts_with("3 files, 45 B"),
+        "{tag} {report:#}"
     );
 
     // A pin the builder cannot provide: without rustup in the builder, the build stops before
