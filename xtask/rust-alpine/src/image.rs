@@ -5,7 +5,8 @@
 //!   builder's own, else clang + lld with Debian's musl, pinned), and the runtime user's files.
 //! - `rust-alpine auditable ROOT CACHE`: installs cargo-auditable (pinned) under ROOT.
 //! - `rust-alpine cook RECIPE CACHE`: every dependency, compiled against the planner's
-//!   skeleton in the cache mount CACHE, then copied into the layer.
+//!   skeleton in the cache mount CACHE, then copied into the layer; the one step that fetches,
+//!   so the only one with the private sources' credentials (`private`).
 //! - `rust-alpine build RECIPE OUT`: the real sources, touched, built under `cargo auditable`;
 //!   the binary copied to OUT.
 //! - `rust-alpine cargo ARGS...`: cargo under the compile cache, for steps of your own.
@@ -22,7 +23,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::compile;
+use crate::{compile, private};
 
 /// The cargo-auditable release the final build runs under.
 const CARGO_AUDITABLE_VERSION: &str = "0.7.7";
@@ -253,10 +254,22 @@ pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
     let dir = profile_dir(&recipe.profile);
     fs::write(PROFILE_DIR_FILE, dir)?;
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
-    compile::cargo(
-        &recipe.build_args(&profile_config),
-        &[("CARGO_TARGET_DIR", cache)],
-    )?;
+    // The only step that fetches: private sources with the `credentials` secret and the
+    // forwarded SSH agent, if the build has them (for cargo alone; nothing written here).
+    let settings = compile::settings(Path::new(private::SECRET_PATH))?.unwrap_or_default();
+    let socket = env::var("SSH_AUTH_SOCK").ok();
+    let fetch = private::fetch_environment(&here, &settings, socket.as_deref())?;
+    if fetch.needs_git && (compile::on_path("git").is_none() || compile::on_path("ssh").is_none()) {
+        apt_install(&["git", "openssh-client"])?;
+    }
+    let mut vars: Vec<(&str, &std::ffi::OsStr)> = fetch
+        .vars
+        .iter()
+        .map(|(name, value)| (name.as_str(), std::ffi::OsStr::new(value)))
+        .collect();
+    vars.push(("CARGO_TARGET_DIR", cache.as_os_str()));
+    compile::cargo_env(&recipe.build_args(&profile_config), &vars)?;
+    drop(fetch);
     let target_dir = here.join("target");
     let built = cache.join(&recipe.target).join(dir);
     let into = target_dir.join(&recipe.target);
