@@ -322,6 +322,45 @@ fn answer(
     stream.write_all(body)
 }
 
+/// The builder image for this test: `RUST_ALPINE_BUILDER_IMAGE` (unset: the Dockerfile's
+/// default, rust:1.96-bookworm, whose rustup cargo checks out git dependencies), with this
+/// test's cargo (rustup's, libgit2 built in) in place of Debian's, when that image has Debian's:
+/// Debian's cargo-web, linked to libgit2 1.5, fetches a git dependency and then fails to check
+/// it out ("invalid version 0 on git_proxy_options"), over SSH or not.
+fn builder_with_a_git_capable_cargo(engine: &str) -> Result<Option<String>, String> {
+    let Some(base) = env::var("RUST_ALPINE_BUILDER_IMAGE")
+        .ok()
+        .filter(|image| !image.is_empty())
+    else {
+        return Ok(None);
+    };
+    let version = run(
+        Path::new("/"),
+        engine,
+        &["run", "--rm", &base, "cargo", "--version"],
+        &[],
+    )?;
+    if !version.contains("built from a source tarball") {
+        return Ok(Some(base));
+    }
+    let cargo = run(Path::new("/"), "rustup", &["which", "cargo"], &[])?;
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(cargo.trim(), dir.path().join("cargo")).map_err(|error| error.to_string())?;
+    fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY --chmod=0755 cargo /usr/bin/cargo\n"),
+    )
+    .unwrap();
+    let tag = format!("{base}-rustup-cargo");
+    run(
+        dir.path(),
+        engine,
+        &["build", "--quiet", "--tag", &tag, "."],
+        &[("DOCKER_BUILDKIT", "1")],
+    )?;
+    Ok(Some(tag))
+}
+
 /// Whether `needle` occurs in `haystack`.
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
@@ -414,8 +453,17 @@ fn private_dependencies_build_with_the_agent_and_a_token_and_leak_nothing() {
         )
     });
 
+    let builder = step(
+        tag,
+        "a builder whose cargo checks out git dependencies",
+        || builder_with_a_git_capable_cargo(&e2e.engine.program),
+    );
     let docker = |what: &str, args: &[&str], vars: &[(&str, &str)]| -> Output {
-        step(tag, what, || Ok(xtask_docker_env(&e2e, args, vars)))
+        let mut all: Vec<&str> = args.to_vec();
+        if let Some(builder) = &builder {
+            all.extend(["--builder-image", builder.as_str()]);
+        }
+        step(tag, what, || Ok(xtask_docker_env(&e2e, &all, vars)))
     };
     let secrets = [
         token.as_str(),
