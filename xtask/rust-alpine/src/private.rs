@@ -49,6 +49,22 @@ pub fn is_ssh(url: &str) -> bool {
     }
 }
 
+/// `url` without a password (`ssh://user:secret@host/...` is `ssh://user:***@host/...`), for
+/// a message.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// `host` (and `port` when not 22) of an SSH URL: `[host]:port` as known_hosts writes it.
 pub fn ssh_host(url: &str) -> Option<String> {
     let url = url.strip_prefix("git+").unwrap_or(url);
@@ -124,6 +140,17 @@ impl Registry {
         let source = source.strip_prefix("registry+").unwrap_or(source);
         source.trim_end_matches('/') == self.index.trim_end_matches('/')
     }
+}
+
+/// The registries a `[source.*] replace-with` of the configuration `doc` names: crates.io's
+/// crates (Cargo.lock still says crates.io) come from there.
+fn replacements(doc: &DocumentMut) -> Vec<String> {
+    doc.get("source")
+        .and_then(Item::as_table_like)
+        .into_iter()
+        .flat_map(|table| table.iter())
+        .filter_map(|(_, source)| Some(source.get("replace-with")?.as_str()?.to_owned()))
+        .collect()
 }
 
 /// The registries of the configuration `doc`.
@@ -225,6 +252,10 @@ impl Access {
             .iter()
             .flat_map(|(_, doc)| known_hosts(doc))
             .collect();
+        let replacing: Vec<String> = configs
+            .iter()
+            .flat_map(|(_, doc)| replacements(doc))
+            .collect();
         let credentials = credentials
             .map(|text| crate::edit::parse(text, "credentials.toml"))
             .transpose()
@@ -237,7 +268,7 @@ impl Access {
             .filter_map(|source| git_url(source))
             .filter(|url| is_ssh(url))
             .collect();
-        if let Some(first) = ssh_urls.first() {
+        if let Some(first) = ssh_urls.first().map(|url| redacted(url)) {
             let socket = var("SSH_AUTH_SOCK").filter(|socket| !socket.is_empty());
             if socket.is_none_or(|socket| !Path::new(&socket).exists()) {
                 bail!(
@@ -279,10 +310,10 @@ impl Access {
         }
 
         // Registries: a token for each that Cargo.lock uses.
-        for registry in registries
-            .iter()
-            .filter(|registry| sources.iter().any(|source| registry.is_source(source)))
-        {
+        for registry in registries.iter().filter(|registry| {
+            sources.iter().any(|source| registry.is_source(source))
+                || replacing.contains(&registry.name)
+        }) {
             let name = &registry.name;
             access.loopback |= is_loopback(&registry.index);
             let var_name = registry.token_var();
@@ -411,7 +442,7 @@ pub fn fetch_environment(
         .iter()
         .filter_map(|source| git_url(source))
         .collect();
-    if let Some(first) = urls.iter().find(|url| is_ssh(url)) {
+    if let Some(first) = urls.iter().find(|url| is_ssh(url)).map(|url| redacted(url)) {
         if ssh_socket.is_none_or(|socket| !Path::new(socket).exists()) {
             bail!(
                 "Cargo.lock has dependencies fetched with git over SSH ({first}) and this build \
@@ -605,6 +636,31 @@ known-hosts = ["[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza"]
             .to_string();
         assert!(error.contains("ssh-keyscan -p 2222 127.0.0.1"), "{error}");
         assert!(error.contains("known-hosts"), "{error}");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_never_shown() {
+        assert_eq!(
+            redacted("ssh://git:hunter2@host:22/org/x.git"),
+            "ssh://git:***@host:22/org/x.git"
+        );
+        assert_eq!(redacted("ssh://git@host/x.git"), "ssh://git@host/x.git");
+        assert_eq!(redacted("git@host:org/x.git"), "git@host:org/x.git");
+    }
+
+    #[test]
+    fn a_mirror_that_replaces_crates_io_gets_its_token() {
+        let lock = "version = 4\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\n\
+                    source = \"registry+https://github.com/rust-lang/crates.io-index\"\n";
+        let config = "[source.crates-io]\nreplace-with = \"mirror\"\n\n\
+                      [registries.mirror]\nindex = \"sparse+https://mirror.example/\"\n";
+        let dir = project(lock, Some(config));
+        let var = |name: &str| (name == "CARGO_REGISTRIES_MIRROR_TOKEN").then(|| "m".to_owned());
+        let access = Access::check(dir.path(), var, None).unwrap();
+        assert_eq!(
+            access.settings,
+            [("CARGO_REGISTRIES_MIRROR_TOKEN".to_owned(), "m".to_owned())]
+        );
     }
 
     #[test]
