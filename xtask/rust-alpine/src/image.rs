@@ -268,7 +268,9 @@ pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
         .map(|(name, value)| (name.as_str(), std::ffi::OsStr::new(value)))
         .collect();
     vars.push(("CARGO_TARGET_DIR", cache.as_os_str()));
-    compile::cargo_env(&recipe.build_args(&profile_config), &vars)?;
+    let mut args = recipe.build_args(&profile_config);
+    args.extend(fetch.args.iter().map(String::as_str));
+    compile::cargo_env(&args, &vars)?;
     drop(fetch);
     let target_dir = here.join("target");
     let built = cache.join(&recipe.target).join(dir);

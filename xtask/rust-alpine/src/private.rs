@@ -6,9 +6,10 @@
 //! On the host (`cargo xtask docker`), [`Access::check`] reads Cargo.lock and the project's
 //! `.cargo/config.toml`, and stops before the build when a credential is missing, naming the fix.
 //! In the build (`rust-alpine cook`), [`fetch_environment`] turns the secret and the forwarded
-//! agent into cargo's environment: tokens as `CARGO_REGISTRIES_<NAME>_TOKEN`, git through its
-//! CLI (`CARGO_NET_GIT_FETCH_WITH_CLI`) with host keys checked against the config's
-//! `net.ssh.known-hosts` (cargo's own setting), never with checking turned off.
+//! agent into a cargo configuration for that run (`--config FILE`: the registries' tokens,
+//! `net.git-fetch-with-cli`) and git's environment: ssh checks host keys against the config's
+//! `net.ssh.known-hosts` (cargo's own setting), never with checking turned off; an HTTPS token
+//! is in git's credential store. No credential is in an environment variable.
 
 use std::{
     env, fs,
@@ -385,10 +386,16 @@ pub fn cargo_credentials() -> Option<String> {
 
 // ---- in the image build ----
 
-/// The environment cargo fetches with in the cook step, and the temporary directory (a
-/// known_hosts file) it needs, removed when dropped: never in the layer.
+/// What cargo fetches with in the cook step: a cargo configuration file (`--config`: the
+/// registry tokens, git's CLI) and git's environment (ssh with a known_hosts file, a credential
+/// store), in a temporary directory only root can read, removed when this is dropped, before
+/// the step ends: never in the layer. No credential is in the environment, which build
+/// scripts and the compile cache (sccache hashes `CARGO_*` variables) would see.
 #[derive(Debug, Default)]
 pub struct Fetch {
+    /// Arguments for cargo: `--config FILE`.
+    pub args: Vec<String>,
+    /// git's environment: no credential, only where they are.
     pub vars: Vec<(String, String)>,
     dir: Option<PathBuf>,
     /// Whether git needs its CLI and ssh in the builder.
@@ -403,15 +410,31 @@ impl Drop for Fetch {
     }
 }
 
-/// The `credential.helper` that answers git with `$RUST_ALPINE_GIT_USER` and
-/// `$RUST_ALPINE_GIT_TOKEN` from the step's environment (the value never in git's config).
-const GIT_HELPER: &str = "!f() { test \"$1\" = get || exit 0; \
-     echo \"username=${RUST_ALPINE_GIT_USER:-x-access-token}\"; \
-     echo \"password=$RUST_ALPINE_GIT_TOKEN\"; }; f";
+impl Fetch {
+    /// The private directory, created on first use.
+    fn dir(&mut self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.dir {
+            return Ok(dir.clone());
+        }
+        use std::os::unix::fs::DirBuilderExt;
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = env::temp_dir().join(format!("rust-alpine-fetch-{}-{count}", std::process::id()));
+        fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        self.dir = Some(dir.clone());
+        Ok(dir)
+    }
 
-/// In the cook step, working in the recipe's skeleton `dir`: the variables that let cargo
-/// fetch the private sources of its Cargo.lock, from `settings` (the secret's lines) and
-/// `ssh_socket` (the forwarded agent, `SSH_AUTH_SOCK`).
+    fn write(&mut self, name: &str, text: &str) -> anyhow::Result<PathBuf> {
+        let path = self.dir()?.join(name);
+        fs::write(&path, text)?;
+        Ok(path)
+    }
+}
+
+/// In the cook step, working in the recipe's skeleton `dir`: what lets cargo fetch the private
+/// sources of its Cargo.lock, from `settings` (the secret's lines) and `ssh_socket` (the
+/// forwarded agent, `SSH_AUTH_SOCK`).
 pub fn fetch_environment(
     dir: &Path,
     settings: &[(String, String)],
@@ -420,28 +443,33 @@ pub fn fetch_environment(
     let mut fetch = Fetch::default();
     let lock = fs::read_to_string(dir.join("Cargo.lock")).unwrap_or_default();
     let sources = lock_sources(&lock)?;
-    for (name, value) in settings {
-        if name.starts_with("CARGO_REGISTRIES_") && name.ends_with("_TOKEN")
-            || name == GIT_TOKEN
-            || name == GIT_USER
-        {
-            fetch.vars.push((name.clone(), value.clone()));
+    let configs = configs(dir)?;
+    let registries: Vec<Registry> = configs
+        .iter()
+        .flat_map(|(_, doc)| registries(doc))
+        .collect();
+    let setting = |name: &str| {
+        settings
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    // cargo's configuration for this run: the tokens, written as TOML (escaped as it must be).
+    let mut config = DocumentMut::new();
+    for registry in &registries {
+        if let Some(token) = setting(&registry.token_var()) {
+            config["registries"][registry.name.as_str()]["token"] = toml_edit::value(token);
         }
     }
-    let mut config = 0;
-    let mut git_config = |fetch: &mut Fetch, key: &str, value: &str| {
-        fetch
-            .vars
-            .push((format!("GIT_CONFIG_KEY_{config}"), key.to_owned()));
-        fetch
-            .vars
-            .push((format!("GIT_CONFIG_VALUE_{config}"), value.to_owned()));
-        config += 1;
-    };
+    if let Some(table) = config.get_mut("registries").and_then(Item::as_table_mut) {
+        table.set_implicit(true);
+    }
     let urls: Vec<&str> = sources
         .iter()
         .filter_map(|source| git_url(source))
         .collect();
+    let mut git_config: Vec<(&str, String)> = Vec::new();
     if let Some(first) = urls.iter().find(|url| is_ssh(url)).map(|url| redacted(url)) {
         if ssh_socket.is_none_or(|socket| !Path::new(socket).exists()) {
             bail!(
@@ -450,7 +478,7 @@ pub fn fetch_environment(
                  its key added), which `cargo xtask docker` passes by itself"
             );
         }
-        let known: Vec<String> = configs(dir)?
+        let known: Vec<String> = configs
             .iter()
             .flat_map(|(_, doc)| known_hosts(doc))
             .collect();
@@ -461,11 +489,7 @@ pub fn fetch_environment(
                  the lines `ssh-keyscan HOST` prints (host-key checking stays on)"
             );
         }
-        let temp = env::temp_dir().join(format!("rust-alpine-fetch-{}", std::process::id()));
-        fs::create_dir_all(&temp)?;
-        fetch.dir = Some(temp.clone());
-        let file = temp.join("known_hosts");
-        fs::write(&file, known.join("\n") + "\n")?;
+        let file = fetch.write("known_hosts", &(known.join("\n") + "\n"))?;
         fetch.vars.push((
             "GIT_SSH_COMMAND".to_owned(),
             format!(
@@ -476,23 +500,60 @@ pub fn fetch_environment(
         ));
         fetch.needs_git = true;
     }
-    let token = settings.iter().any(|(name, _)| name == GIT_TOKEN);
-    if token && urls.iter().any(|url| url.starts_with("https://")) {
-        git_config(&mut fetch, "credential.helper", GIT_HELPER);
-        fetch.needs_git = true;
+    if let Some(token) = setting(GIT_TOKEN) {
+        let user = setting(GIT_USER).unwrap_or_else(|| "x-access-token".to_owned());
+        // git's own store: `https://user:token@host` lines, one per host of an HTTPS source.
+        let mut lines: Vec<String> = urls
+            .iter()
+            .filter_map(|url| url.strip_prefix("https://"))
+            .filter_map(|rest| rest.split('/').next())
+            .map(|host| host.rsplit('@').next().unwrap_or(host))
+            .map(|host| format!("https://{}:{}@{host}", encode(&user), encode(&token)))
+            .collect();
+        lines.dedup();
+        if !lines.is_empty() {
+            let file = fetch.write("git-credentials", &(lines.join("\n") + "\n"))?;
+            git_config.push((
+                "credential.helper",
+                format!("store --file={}", file.display()),
+            ));
+            fetch.needs_git = true;
+        }
     }
-    if config > 0 {
+    for (n, (key, value)) in git_config.iter().enumerate() {
         fetch
             .vars
-            .push(("GIT_CONFIG_COUNT".to_owned(), config.to_string()));
+            .push((format!("GIT_CONFIG_KEY_{n}"), (*key).to_owned()));
+        fetch
+            .vars
+            .push((format!("GIT_CONFIG_VALUE_{n}"), value.clone()));
+    }
+    if !git_config.is_empty() {
+        fetch
+            .vars
+            .push(("GIT_CONFIG_COUNT".to_owned(), git_config.len().to_string()));
     }
     if fetch.needs_git {
         // cargo's git CLI: the agent, known_hosts and credential helpers work as with git.
-        fetch
-            .vars
-            .push(("CARGO_NET_GIT_FETCH_WITH_CLI".to_owned(), "true".to_owned()));
+        config["net"]["git-fetch-with-cli"] = toml_edit::value(true);
+    }
+    if !config.is_empty() {
+        let file = fetch.write("cargo-config.toml", &config.to_string())?;
+        fetch.args = vec!["--config".to_owned(), file.display().to_string()];
     }
     Ok(fetch)
+}
+
+/// `text` percent-encoded for the user or password of a URL (git's credential store).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -679,7 +740,7 @@ known-hosts = ["[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza"]
         let settings = vec![
             (
                 "CARGO_REGISTRIES_MY_PRIVATE_TOKEN".to_owned(),
-                "tok3n".to_owned(),
+                "tok\"3n".to_owned(),
             ),
             ("OTHER".to_owned(), "ignored".to_owned()),
         ];
@@ -690,6 +751,13 @@ known-hosts = ["[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza"]
         let socket = dir.path().join("agent.sock");
         fs::write(&socket, "").unwrap();
         let fetch = fetch_environment(dir.path(), &settings, socket.to_str()).unwrap();
+        // No credential in the environment (build scripts and sccache see it).
+        for (name, value) in &fetch.vars {
+            assert!(
+                !value.contains("3n") && !name.starts_with("CARGO_"),
+                "{name}={value}"
+            );
+        }
         let get = |name: &str| {
             fetch
                 .vars
@@ -697,32 +765,51 @@ known-hosts = ["[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza"]
                 .find(|(key, _)| key == name)
                 .map(|(_, value)| value.clone())
         };
-        assert_eq!(
-            get("CARGO_REGISTRIES_MY_PRIVATE_TOKEN").as_deref(),
-            Some("tok3n")
-        );
-        assert_eq!(get("OTHER"), None);
-        assert_eq!(get("CARGO_NET_GIT_FETCH_WITH_CLI").as_deref(), Some("true"));
         let ssh = get("GIT_SSH_COMMAND").unwrap();
         assert!(ssh.contains("StrictHostKeyChecking=yes"), "{ssh}");
-        let file = ssh.split("UserKnownHostsFile=").nth(1).unwrap();
-        let file = PathBuf::from(file.split_whitespace().next().unwrap());
+        let known = ssh.split("UserKnownHostsFile=").nth(1).unwrap();
+        let known = PathBuf::from(known.split_whitespace().next().unwrap());
         assert_eq!(
-            fs::read_to_string(&file).unwrap(),
+            fs::read_to_string(&known).unwrap(),
             "[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza\n"
         );
+        // The tokens and the git CLI, in cargo's configuration for this run.
+        assert_eq!(fetch.args[0], "--config");
+        let config = PathBuf::from(&fetch.args[1]);
+        let text = fs::read_to_string(&config).unwrap();
+        let doc = crate::edit::parse(&text, "config").unwrap();
+        assert_eq!(
+            doc["registries"]["my-private"]["token"].as_str(),
+            Some("tok\"3n")
+        );
+        assert_eq!(doc["net"]["git-fetch-with-cli"].as_bool(), Some(true));
+        assert!(doc.get("OTHER").is_none());
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = config.parent().unwrap();
+            assert_eq!(
+                fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
         drop(fetch);
-        assert!(!file.exists(), "the known_hosts file outlives the step");
+        assert!(
+            !known.exists() && !config.exists(),
+            "the files outlive the step"
+        );
     }
 
     #[test]
-    fn https_git_gets_a_credential_helper_not_a_url_with_the_token() {
+    fn https_git_gets_a_credential_store_not_a_url_with_the_token() {
         let lock = "version = 4\n\n[[package]]\nname = \"x\"\nversion = \"0.1.0\"\n\
                     source = \"git+https://git.example/org/x.git#abc\"\n";
         let dir = project(lock, None);
-        let var = |name: &str| (name == GIT_TOKEN).then(|| "t0k".to_owned());
+        let var = |name: &str| (name == GIT_TOKEN).then(|| "t0k/+".to_owned());
         let access = Access::check(dir.path(), var, None).unwrap();
-        assert_eq!(access.settings, [(GIT_TOKEN.to_owned(), "t0k".to_owned())]);
+        assert_eq!(
+            access.settings,
+            [(GIT_TOKEN.to_owned(), "t0k/+".to_owned())]
+        );
         let fetch = fetch_environment(dir.path(), &access.settings, None).unwrap();
         let vars: Vec<String> = fetch
             .vars
@@ -731,11 +818,16 @@ known-hosts = ["[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza"]
             .collect();
         assert!(vars.contains(&"GIT_CONFIG_COUNT=1".to_owned()), "{vars:?}");
         assert!(vars.contains(&"GIT_CONFIG_KEY_0=credential.helper".to_owned()));
-        assert!(
-            vars.iter()
-                .filter(|var| !var.starts_with(GIT_TOKEN))
-                .all(|var| !var.contains("t0k")),
-            "{vars:?}"
+        assert!(vars.iter().all(|var| !var.contains("t0k")), "{vars:?}");
+        let store = vars
+            .iter()
+            .find_map(|var| var.strip_prefix("GIT_CONFIG_VALUE_0=store --file="))
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(store).unwrap(),
+            "https://x-access-token:t0k%2F%2B@git.example\n"
         );
+        let config = fs::read_to_string(&fetch.args[1]).unwrap();
+        assert!(config.contains("git-fetch-with-cli = true"), "{config}");
     }
 }
