@@ -581,5 +581,81 @@ fn private_dependencies_build_with_the_agent_and_a_token_and_leak_nothing() {
     let log = String::from_utf8_lossy(&output.stderr);
     assert_eq!(cached(&log, "rust-alpine cook"), Some(true), "{log}");
     assert_no_secret("the second build's output", &output.stderr);
+
+    // Every layer, the builder stage's too (the dependency layer the cook step made): the same
+    // build as the xtask ran, up to `builder`, without the agent and the secret (the steps are
+    // cached: neither is part of a key), saved and searched.
+    let command = log
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("$ ")
+                .filter(|line| line.contains(" build --tag "))
+        })
+        .expect("the xtask prints its build command");
+    let builder_tag = format!("{}-builder", e2e.tag.replace(':', "-"));
+    let mut words = command.split_whitespace().skip(2);
+    let mut args = vec![
+        "build".to_owned(),
+        "--target".to_owned(),
+        "builder".to_owned(),
+    ];
+    while let Some(word) = words.next() {
+        match word {
+            "--ssh" | "--secret" => {
+                words.next();
+            }
+            "--tag" => {
+                words.next();
+                args.extend(["--tag".to_owned(), builder_tag.clone()]);
+            }
+            _ => args.push(word.to_owned()),
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let built = step(tag, "the builder stage, from the cache", || {
+        run(
+            Path::new("/"),
+            &e2e.engine.program,
+            &args,
+            &[("DOCKER_BUILDKIT", "1")],
+        )
+    });
+    assert_no_secret("the builder stage's build output", built.as_bytes());
+    let saved = servers.path().join("builder.tar");
+    let found = step(tag, "docker save of the builder stage, searched", || {
+        let save = [
+            "save",
+            "--output",
+            saved.to_str().unwrap(),
+            builder_tag.as_str(),
+        ];
+        let grep = |patterns: &[&str]| {
+            let file = servers.path().join("patterns");
+            fs::write(&file, patterns.join("\n") + "\n").unwrap();
+            // grep reads the multi-gigabyte file in pieces; exit 1: no match.
+            Command::new("grep")
+                .args(["--quiet", "--text", "--fixed-strings", "--file"])
+                .arg(&file)
+                .arg(&saved)
+                .status()
+                .expect("running grep")
+                .code()
+        };
+        let result = run(Path::new("/"), &e2e.engine.program, &save, &[]).map(|_| {
+            // The search sees the layers: the host key (not secret) the skeleton's config
+            // carries is found.
+            let control = git.known_host.split_whitespace().last().unwrap();
+            (grep(&[control]), grep(&secrets))
+        });
+        let _ = fs::remove_file(&saved);
+        e2e.engine.remove_image(&builder_tag);
+        result
+    });
+    assert_eq!(found.0, Some(0), "the search found not even the host key");
+    assert_eq!(
+        found.1,
+        Some(1),
+        "a credential is in a layer of the builder stage"
+    );
     assert_eq!(leftover_containers(&e2e.engine), "");
 }
