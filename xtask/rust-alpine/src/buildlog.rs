@@ -83,6 +83,26 @@ pub fn build_hint(log: &str) -> String {
         ),
         ("exec format error", EMULATION_HINT),
         (
+            // Debian's cargo (cargo-web, linked to the system's libgit2 1.5) fetches a git
+            // dependency and then fails to check it out.
+            "invalid version 0 on git_proxy_options",
+            "the builder image's cargo cannot check out git dependencies (Debian's cargo, \
+             linked to libgit2 1.5): use a builder with rustup's cargo (rust:1.96-bookworm, \
+             --builder-image)",
+        ),
+        (
+            // cargo, for an `auth-required` registry without a token.
+            "no token found for",
+            "a private registry needs its token: export CARGO_REGISTRIES_<NAME>_TOKEN (`cargo \
+             xtask docker` hands it to the build as the `credentials` secret; by hand: \
+             `--secret id=credentials,src=FILE`, FILE of NAME=VALUE lines)",
+        ),
+        (
+            "Host key verification failed",
+            "the git host's key is not in `net.ssh.known-hosts` of .cargo/config.toml (the lines \
+             `ssh-keyscan HOST` prints, checked with its owner)",
+        ),
+        (
             "Cannot connect to the Docker daemon",
             "start the Docker daemon, or point DOCKER_HOST at a running engine",
         ),
@@ -141,6 +161,16 @@ mod tests {
         ] {
             assert!(build_hint(log).contains("commit Cargo.lock"), "{log}");
         }
+        assert!(
+            build_hint("Caused by:\n  invalid version 0 on git_proxy_options; class=Invalid (3)")
+                .contains("rustup's cargo")
+        );
+        assert!(
+            build_hint(
+                "error: no token found for `private`, please run `cargo login --registry private`"
+            )
+            .contains("CARGO_REGISTRIES_<NAME>_TOKEN")
+        );
         assert_eq!(
             build_hint("error[E0425]: cannot find value `x` in this scope"),
             ""

@@ -27,6 +27,16 @@ const SCCACHE_SHA256_AARCH64: &str =
 /// Runs `cargo args...` (with `vars` set), under sccache when the build has the secret.
 /// An error when cargo fails, with its exit status.
 pub fn cargo(args: &[&str], vars: &[(&str, &Path)]) -> anyhow::Result<()> {
+    let vars: Vec<(&str, &std::ffi::OsStr)> = vars
+        .iter()
+        .map(|(name, value)| (*name, value.as_os_str()))
+        .collect();
+    cargo_env(args, &vars)
+}
+
+/// [`cargo`] with any variables (the fetch step's credentials: set for cargo alone, never
+/// printed).
+pub fn cargo_env(args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> anyhow::Result<()> {
     let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     command.args(args);
     for (name, value) in vars {
@@ -45,7 +55,7 @@ pub fn cargo(args: &[&str], vars: &[(&str, &Path)]) -> anyhow::Result<()> {
 /// The secret's `NAME=VALUE` lines, or `None` without a secret. Lines are taken as they are,
 /// never evaluated and never printed; a line that is no setting is skipped with a warning that
 /// does not show it.
-fn settings(secret: &Path) -> anyhow::Result<Option<Vec<(String, String)>>> {
+pub fn settings(secret: &Path) -> anyhow::Result<Option<Vec<(String, String)>>> {
     let text = match fs::read_to_string(secret) {
         Ok(text) if !text.trim().is_empty() => text,
         _ => return Ok(None),
@@ -62,7 +72,10 @@ fn settings(secret: &Path) -> anyhow::Result<Option<Vec<(String, String)>>> {
         });
         match valid {
             Some((name, value)) => settings.push((name.to_owned(), value.to_owned())),
-            None => eprintln!("rust-alpine: ignored a line of the sccache secret: not NAME=VALUE"),
+            None => eprintln!(
+                "rust-alpine: ignored a line of the {} secret: not NAME=VALUE",
+                secret.file_name().unwrap_or_default().to_string_lossy()
+            ),
         }
     }
     Ok(Some(settings))

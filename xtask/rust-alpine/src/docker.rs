@@ -12,7 +12,7 @@ use crate::{
     engine::{self, Builder, Engine},
     flags, mounts,
     platform::Platform,
-    project,
+    private, project,
     report::{Layer, Report},
     sccache,
     selection::{self, Selection},
@@ -87,6 +87,13 @@ impl flags::Docker {
             Some(dir) => Some(mounts::checked_dir(dir, &project.root)?),
             None => None,
         };
+        // Private dependencies: the SSH agent and the tokens the fetching step needs, checked
+        // now (a missing one stops here, with the fix); never printed.
+        let access = private::Access::check(
+            &project.root,
+            |name| std::env::var(name).ok(),
+            private::cargo_credentials().as_deref(),
+        )?;
         let engine = Engine::choose(self.engine.clone())?;
         let server = engine.check()?;
         // Opt-in: with SCCACHE_* set, every compile of the build runs under sccache.
@@ -98,7 +105,21 @@ impl flags::Docker {
                     .context("writing the sccache settings for the build (a secret)")?,
             ),
         };
+        for note in &access.notes {
+            eprintln!("note: {note}");
+        }
+        let credentials = match access.settings.is_empty() {
+            true => None,
+            false => Some(
+                sccache::Secret::write_as(private::SECRET_ID, &access.settings)
+                    .context("writing the private dependencies' credentials (a secret)")?,
+            ),
+        };
         let mut args = self.build_args(&engine, &project, &runtime)?;
+        args.extend(access.build_args());
+        if let Some(credentials) = &credentials {
+            args.extend(credentials.build_args(false));
+        }
         let index = tool::index(&project.root)?;
         let mut host_network = false;
         if let Some(index) = &index {
@@ -123,6 +144,13 @@ impl flags::Docker {
             }
             args.extend(secret.build_args(sccache_network && !host_network));
             host_network |= sccache_network;
+        }
+        if access.loopback && !host_network {
+            eprintln!(
+                "note: a private source is on this machine's loopback: building on the host's \
+                 network (--network=host)"
+            );
+            host_network = true;
         }
         if host_network && !args.iter().any(|arg| arg == "--network=host") {
             args.push("--network=host".to_owned());

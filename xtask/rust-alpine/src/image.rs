@@ -5,7 +5,8 @@
 //!   builder's own, else clang + lld with Debian's musl, pinned), and the runtime user's files.
 //! - `rust-alpine auditable ROOT CACHE`: installs cargo-auditable (pinned) under ROOT.
 //! - `rust-alpine cook RECIPE CACHE`: every dependency, compiled against the planner's
-//!   skeleton in the cache mount CACHE, then copied into the layer.
+//!   skeleton in the cache mount CACHE, then copied into the layer; the one step that fetches,
+//!   so the only one with the private sources' credentials (`private`).
 //! - `rust-alpine build RECIPE OUT [ENTRYPOINT]`: the real sources, touched, built under
 //!   `cargo auditable`; OUT becomes the image's files (binaries, `include`, zoneinfo).
 //! - `rust-alpine cargo ARGS...`: cargo under the compile cache, for steps of your own.
@@ -24,7 +25,7 @@ use std::{
 use anyhow::{Context, bail};
 use xshell::Shell;
 
-use crate::{compile, project};
+use crate::{compile, private, project};
 
 /// The cargo-auditable release the final build runs under.
 const CARGO_AUDITABLE_VERSION: &str = "0.7.7";
@@ -341,11 +342,27 @@ pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
     let dir = profile_dir(&recipe.profile);
     fs::write(PROFILE_DIR_FILE, dir)?;
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
-    cargo_with(
-        &recipe.build_args(&profile_config),
-        cache,
-        toolchain.as_deref(),
-    )?;
+    // The only step that fetches: private sources with the `credentials` secret and the
+    // forwarded SSH agent, if the build has them (for cargo alone; nothing written here).
+    let settings = compile::settings(Path::new(private::SECRET_PATH))?.unwrap_or_default();
+    let socket = env::var("SSH_AUTH_SOCK").ok();
+    let fetch = private::fetch_environment(&here, &settings, socket.as_deref())?;
+    if fetch.needs_git && (compile::on_path("git").is_none() || compile::on_path("ssh").is_none()) {
+        apt_install(&["git", "openssh-client"])?;
+    }
+    let mut vars: Vec<(&str, &std::ffi::OsStr)> = fetch
+        .vars
+        .iter()
+        .map(|(name, value)| (name.as_str(), std::ffi::OsStr::new(value)))
+        .collect();
+    vars.push(("CARGO_TARGET_DIR", cache.as_os_str()));
+    if let Some(toolchain) = &toolchain {
+        vars.push(("RUSTUP_TOOLCHAIN", std::ffi::OsStr::new(toolchain)));
+    }
+    let mut args = recipe.build_args(&profile_config);
+    args.extend(fetch.args.iter().map(String::as_str));
+    compile::cargo_env(&args, &vars)?;
+    drop(fetch);
     let target_dir = here.join("target");
     let built = cache.join(&recipe.target).join(dir);
     let into = target_dir.join(&recipe.target);

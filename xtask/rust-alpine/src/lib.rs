@@ -20,6 +20,7 @@ mod image;
 mod mounts;
 mod plan;
 mod platform;
+mod private;
 mod project;
 mod report;
 mod sbom;

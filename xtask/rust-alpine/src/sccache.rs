@@ -55,21 +55,28 @@ pub fn needs_host_network(settings: &[(String, String)]) -> bool {
 /// The secret files of this process that still exist (for a Ctrl-C handler).
 static WRITTEN: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// The `sccache` secret: a file only its owner can read, removed when this value is dropped
-/// (and by [`remove_secrets`] on Ctrl-C).
+/// A build secret (`sccache`, or `credentials` for private dependencies): a file only its
+/// owner can read, removed when this value is dropped (and by [`remove_secrets`] on Ctrl-C).
 #[derive(Debug)]
 pub struct Secret {
     pub path: PathBuf,
+    /// The id the Dockerfile mounts it by.
+    pub id: &'static str,
 }
 
 impl Secret {
-    /// Writes `settings` as `NAME=VALUE` lines, mode 0600.
+    /// The `sccache` secret: `settings` as `NAME=VALUE` lines, mode 0600.
     pub fn write(settings: &[(String, String)]) -> io::Result<Secret> {
+        Secret::write_as("sccache", settings)
+    }
+
+    /// The secret `id`: `settings` as `NAME=VALUE` lines, mode 0600.
+    pub fn write_as(id: &'static str, settings: &[(String, String)]) -> io::Result<Secret> {
         let mut text = String::new();
         for (name, value) in settings {
             if value.contains(['\n', '\r']) {
                 return Err(io::Error::other(format!(
-                    "{name} holds a line break, which the sccache secret (NAME=VALUE lines) \
+                    "{name} holds a line break, which the {id} secret (NAME=VALUE lines) \
                      cannot carry"
                 )));
             }
@@ -79,7 +86,7 @@ impl Secret {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.subsec_nanos());
         let path =
-            std::env::temp_dir().join(format!("xtask-sccache-{}-{nanos}.env", std::process::id()));
+            std::env::temp_dir().join(format!("xtask-{id}-{}-{nanos}.env", std::process::id()));
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -88,7 +95,7 @@ impl Secret {
         if let Ok(mut written) = WRITTEN.lock() {
             written.push(path.clone());
         }
-        let secret = Secret { path };
+        let secret = Secret { path, id };
         file.write_all(text.as_bytes())?;
         Ok(secret)
     }
@@ -98,7 +105,7 @@ impl Secret {
     pub fn build_args(&self, host_network: bool) -> Vec<String> {
         let mut args = vec![
             "--secret".to_owned(),
-            format!("id=sccache,src={}", self.path.display()),
+            format!("id={},src={}", self.id, self.path.display()),
         ];
         if host_network {
             args.push("--network=host".to_owned());

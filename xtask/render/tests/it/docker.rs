@@ -55,15 +55,15 @@ pub(crate) fn enabled(test: &str) -> bool {
 /// A project for one test, rendered on scratch as `<prefix>-<pid>`: every run renders new
 /// projects, so that no layer of an earlier run's identical build can come from the engine's
 /// cache and hide what a rebuild compiles. Its image tag is removed when the test ends.
-struct E2e {
-    project: Rendered,
-    name: String,
-    tag: String,
-    engine: Engine,
+pub(crate) struct E2e {
+    pub(crate) project: Rendered,
+    pub(crate) name: String,
+    pub(crate) tag: String,
+    pub(crate) engine: Engine,
 }
 
 impl E2e {
-    fn render(kind: &str, prefix: &str) -> E2e {
+    pub(crate) fn render(kind: &str, prefix: &str) -> E2e {
         E2e::render_named(kind, &format!("{prefix}-{}", std::process::id()))
     }
 
@@ -101,7 +101,7 @@ fn xtask_docker(e2e: &E2e, args: &[&str]) -> Output {
 
 /// [`xtask_docker`] with the environment variables `vars` set; the `SCCACHE_*` ones of the
 /// tests' own environment are always removed (sccache is opt-in, per test).
-fn xtask_docker_env(e2e: &E2e, args: &[&str], vars: &[(&str, &str)]) -> Output {
+pub(crate) fn xtask_docker_env(e2e: &E2e, args: &[&str], vars: &[(&str, &str)]) -> Output {
     let mut command = support::cargo_command();
     command
         .args(["xtask", "docker", "--json"])
@@ -151,7 +151,7 @@ fn docker_step(tag: &str, e2e: &E2e, args: &[&str]) -> (Output, Value) {
     (output, report)
 }
 
-fn parse_report(output: &Output) -> Value {
+pub(crate) fn parse_report(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(&stdout)
         .unwrap_or_else(|error| panic!("not a JSON report ({error}):\n{stdout}"))
@@ -166,7 +166,7 @@ fn names(list: &Value) -> Vec<&str> {
 }
 
 /// `(change, crates compiled)` of each `--check-cache` rebuild, each of which must have passed.
-fn cache_checks<'a>(tag: &str, report: &'a Value) -> Vec<(&'a str, Vec<&'a str>)> {
+pub(crate) fn cache_checks<'a>(tag: &str, report: &'a Value) -> Vec<(&'a str, Vec<&'a str>)> {
     let checks = report["cache_checks"].as_array().unwrap();
     checks
         .iter()
@@ -211,7 +211,7 @@ pub(crate) fn leftover_containers(engine: &Engine) -> String {
 }
 
 /// The checks every successful report must pass, whatever the kind.
-fn assert_good_report(report: &Value, name: &str, kind: &str) {
+pub(crate) fn assert_good_report(report: &Value, name: &str, kind: &str) {
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["kind"], kind);
     assert_eq!(report["runtime"], "scratch");
@@ -1118,7 +1118,7 @@ fn a_profile_change_reuses_the_tool_layers() {
 
 /// Whether the BuildKit step whose header contains `command` came from the cache (`#N CACHED`),
 /// from a plain progress log; `None` when no step runs it.
-fn cached(log: &str, command: &str) -> Option<bool> {
+pub(crate) fn cached(log: &str, command: &str) -> Option<bool> {
     let header = log
         .lines()
         .find(|line| line.starts_with('#') && line.contains(command))?;

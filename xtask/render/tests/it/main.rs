@@ -9,6 +9,7 @@ mod lint;
 mod lockfile;
 mod matrix;
 mod plan;
+mod private;
 mod support;
 mod tidy;
 mod upgrade;
