@@ -16,7 +16,7 @@ use crate::{
     report::{Layer, Report},
     sccache,
     smoke::{self, Smoke},
-    tool, upgrade,
+    tool, upgrade, vendor,
 };
 
 /// What the image of every platform is built with.
@@ -57,6 +57,9 @@ impl flags::Docker {
         )?;
         let runtime = check_dockerfile(&dockerfile, project.runtime.as_deref())?;
         check_context(&project.root)?;
+        // A vendored project's directory must hold every crate of Cargo.lock: cargo's own
+        // error, deep in the image build, does not say what to do.
+        vendor::check(&project.root, &vendor::configs(&project.root)?)?;
         // Every input is checked before the engine is asked anything, and long before a build.
         let budget_bytes = match (&self.budget, &project.size_budget) {
             (Some(text), _) => Some(budget::parse_budget(text).context("--budget")?),

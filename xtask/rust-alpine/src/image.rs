@@ -30,6 +30,9 @@ const CARGO_AUDITABLE_VERSION: &str = "0.7.7";
 /// them against Debian's signed index).
 const CROSS_CLANG_VERSION: &str = "1:14.0.6-12";
 const CROSS_MUSL_VERSION: &str = "1.2.3-1";
+/// What `cook` prints for a vendored project.
+pub const OFFLINE_NOTE: &str =
+    "rust-alpine: every crate comes from vendored sources (.cargo/config.toml): cargo --offline";
 /// Written by `toolchain`, read by the later steps.
 const TARGET_FILE: &str = "/rust-target";
 const PROFILE_DIR_FILE: &str = "/profile-dir";
@@ -194,6 +197,9 @@ struct Recipe {
     bin: String,
     target: String,
     profile: String,
+    /// Every crate comes from vendored sources (the planner's `offline`): cargo runs with
+    /// `--offline`, so the build reaches no registry and fails at once if it would.
+    offline: bool,
 }
 
 impl Recipe {
@@ -220,12 +226,15 @@ impl Recipe {
                 .ok()
                 .filter(|profile| !profile.is_empty())
                 .unwrap_or_else(|| "container".to_owned()),
+            // A recipe of an older planner has no such file: online, as before.
+            offline: fs::read_to_string(dir.join("offline"))
+                .is_ok_and(|text| text.trim() == "true"),
         })
     }
 
-    /// `build --locked ...` with the profile, target, package and binary of the recipe.
+    /// `build --locked ...` (and `--offline` when vendored) with the profile, target, package and binary of the recipe.
     fn build_args<'a>(&'a self, profile_config: &'a str) -> Vec<&'a str> {
-        vec![
+        let mut args = vec![
             "build",
             "--locked",
             "--config",
@@ -238,7 +247,11 @@ impl Recipe {
             &self.manifest,
             "--bin",
             &self.bin,
-        ]
+        ];
+        if self.offline {
+            args.push("--offline");
+        }
+        args
     }
 }
 
@@ -253,6 +266,9 @@ pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
     let dir = profile_dir(&recipe.profile);
     fs::write(PROFILE_DIR_FILE, dir)?;
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
+    if recipe.offline {
+        println!("{OFFLINE_NOTE}");
+    }
     compile::cargo(
         &recipe.build_args(&profile_config),
         &[("CARGO_TARGET_DIR", cache)],

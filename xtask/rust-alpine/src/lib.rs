@@ -29,6 +29,7 @@ mod smoke;
 mod tool;
 #[doc(hidden)]
 pub mod upgrade;
+mod vendor;
 
 use std::process::ExitCode;
 
