@@ -222,13 +222,14 @@ const CASES: &[Case] = &[
         vendor_sync: &["tools/Cargo.toml"],
         absent: &["skeleton/vendor/memchr", "skeleton/tools"],
         ..case(
-            "vendored with a tooling workspace's crates too (`cargo vendor --sync tools/Cargo.toml`)",
+            "vendored with a tooling workspace's crates too (`cargo vendor --sync tools/Cargo.toml`), and cc (sources in src/target/)",
             &[
                 (
                     "Cargo.toml",
-                    "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nitoa = \"1\"\n\n[workspace]\nexclude = [\"tools\"]\n\n[workspace.metadata.docker]\nruntime = \"scratch\"\nsize-budget = \"8 MB\"\n",
+                    "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nitoa = \"1\"\n\n[build-dependencies]\ncc = \"1\"\n\n[workspace]\nexclude = [\"tools\"]\n\n[workspace.metadata.docker]\nruntime = \"scratch\"\nsize-budget = \"8 MB\"\n",
                 ),
                 ("src/main.rs", MAIN),
+                ("build.rs", MAIN),
                 (
                     "tools/Cargo.toml",
                     "[package]\nname = \"tools\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\nmemchr = \"2\"\n\n[workspace]\n",
