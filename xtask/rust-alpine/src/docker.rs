@@ -104,11 +104,17 @@ impl flags::Docker {
         };
         let mut args = self.build_args(&engine, &project, &runtime)?;
         let index = tool::index(&project.root)?;
-        let mut host_network = false;
+        // A network of the user's (`--build-flag=--network=none`: the air-gapped build, with
+        // the tools baked into the builder) stands: nothing below asks for the host's.
+        let network_given = self
+            .build_flags
+            .iter()
+            .any(|flag| flag == "--network" || flag.starts_with("--network="));
+        let mut host_network = network_given;
         if let Some(index) = &index {
             args.push("--build-arg".to_owned());
             args.push(format!("RUST_ALPINE_INDEX={index}"));
-            if tool::is_loopback(index) {
+            if tool::is_loopback(index) && !host_network {
                 eprintln!(
                     "note: rust-alpine {} comes from {index}, on this machine's loopback: \
                      building on the host's network (--network=host)",
@@ -128,7 +134,7 @@ impl flags::Docker {
             args.extend(secret.build_args(sccache_network && !host_network));
             host_network |= sccache_network;
         }
-        if host_network && !args.iter().any(|arg| arg == "--network=host") {
+        if host_network && !network_given && !args.iter().any(|arg| arg == "--network=host") {
             args.push("--network=host".to_owned());
         }
         let carry = match mounts_dir {

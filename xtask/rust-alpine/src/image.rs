@@ -197,9 +197,10 @@ struct Recipe {
     bin: String,
     target: String,
     profile: String,
-    /// Every crate comes from vendored sources (the planner's `offline`): cargo runs with
-    /// `--offline`, so the build reaches no registry and fails at once if it would.
-    offline: bool,
+    /// The directory every crate comes from (the planner's `vendored`, `cargo vendor`'s):
+    /// cargo runs with `--offline`, so the build reaches no registry and fails at once if it
+    /// would.
+    vendored: Option<PathBuf>,
 }
 
 impl Recipe {
@@ -227,8 +228,12 @@ impl Recipe {
                 .filter(|profile| !profile.is_empty())
                 .unwrap_or_else(|| "container".to_owned()),
             // A recipe of an older planner has no such file: online, as before.
-            offline: fs::read_to_string(dir.join("offline"))
-                .is_ok_and(|text| text.trim() == "true"),
+            // A recipe of an older planner has no such file: online, as before.
+            vendored: fs::read_to_string(dir.join("vendored"))
+                .ok()
+                .map(|dir| dir.trim().to_owned())
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
         })
     }
 
@@ -248,7 +253,7 @@ impl Recipe {
             "--bin",
             &self.bin,
         ];
-        if self.offline {
+        if self.vendored.is_some() {
             args.push("--offline");
         }
         args
@@ -266,7 +271,7 @@ pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
     let dir = profile_dir(&recipe.profile);
     fs::write(PROFILE_DIR_FILE, dir)?;
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
-    if recipe.offline {
+    if recipe.vendored.is_some() {
         println!("{OFFLINE_NOTE}");
     }
     compile::cargo(
@@ -295,7 +300,19 @@ pub fn build(recipe: &Path, out: &Path) -> anyhow::Result<()> {
     // path package compiles from its real sources; registry crates are fingerprinted by version
     // and stay. (Deleting the placeholders' artifacts instead, `cargo clean -p NAME`, also
     // deletes those of a registry crate of the same name.)
-    touch_tree(&here, &here.join("target"), SystemTime::now())?;
+    //
+    // Vendored crates are registry crates too, but cargo reruns their build scripts when a
+    // file they name in `rerun-if-changed` is newer than their last run (libc's build.rs),
+    // and everything above them with it: they get one fixed time long past instead, here and
+    // whatever mtimes the context gave them.
+    let vendored = recipe.vendored.as_ref().map(|dir| here.join(dir));
+    let mut skip = vec![here.join("target")];
+    skip.extend(vendored.clone());
+    touch_tree(&here, &skip, SystemTime::now())?;
+    if let Some(vendored) = &vendored {
+        let past = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(VENDORED_MTIME_SECS);
+        touch_tree(vendored, &[], past)?;
+    }
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
     let mut args = vec!["auditable"];
     args.extend(recipe.build_args(&profile_config));
@@ -310,11 +327,15 @@ pub fn build(recipe: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sets the modification time of every regular file under `dir` but `skip` to `now`.
-fn touch_tree(dir: &Path, skip: &Path, now: SystemTime) -> anyhow::Result<()> {
+/// The modification time of vendored crates' files in the final build: 2001-09-09.
+const VENDORED_MTIME_SECS: u64 = 1_000_000_000;
+
+/// Sets the modification time of every regular file under `dir` but those under `skip` to
+/// `now`.
+fn touch_tree(dir: &Path, skip: &[PathBuf], now: SystemTime) -> anyhow::Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
-        if path == skip {
+        if skip.contains(&path) {
             continue;
         }
         let kind = fs::symlink_metadata(&path)?.file_type();
@@ -399,7 +420,7 @@ mod tests {
             fs::write(dir.join(file), "x").unwrap();
         }
         let then = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
-        touch_tree(&dir, &dir.join("target"), then).unwrap();
+        touch_tree(&dir, &[dir.join("target")], then).unwrap();
         let mtime = |file: &str| fs::metadata(dir.join(file)).unwrap().modified().unwrap();
         assert_eq!(mtime("src/main.rs"), then);
         assert_eq!(mtime("src/nested/a.rs"), then);

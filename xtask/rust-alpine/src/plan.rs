@@ -16,6 +16,8 @@
 //!                    comments; `x = "1"` as `x = { version = "1" }`), so the skeleton is a
 //!                    function of what cargo reads, not of how the files are written.
 //! OUT/manifest, bin  the package (its manifest, relative) and the binary the image ships.
+//! OUT/vendored       the directory `cargo vendor` filled, when every crate comes from it
+//!                    (empty otherwise): the image's cargo runs `--offline`.
 //! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
 //!                    cargo with `--config`): their `release`, without debug info.
 
@@ -241,10 +243,14 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         ),
         ("bin", format!("{}\n", project.bin)),
         ("profile.toml", profile.to_owned()),
-        // Every crate from vendored sources: the build needs no network, and must use none.
+        // Every crate from vendored sources, in this directory: the build needs no network,
+        // and must use none.
         (
-            "offline",
-            if vendored.is_some() { "true\n" } else { "" }.to_owned(),
+            "vendored",
+            vendored
+                .as_ref()
+                .map(|vendored| format!("{}\n", vendored.dir.display()))
+                .unwrap_or_default(),
         ),
     ] {
         fs::write(out.join(file), contents).with_context(|| format!("writing {file}"))?;

@@ -551,15 +551,22 @@ fn check_case(case: &Case) {
     );
     // Vendored: every crate from vendor/, so the image's cargo runs with --offline.
     assert_eq!(
-        text("offline"),
-        if case.vendor { "true" } else { "" },
-        "[{tag}] offline"
+        text("vendored"),
+        if case.vendor { "vendor" } else { "" },
+        "[{tag}] vendored"
     );
     for path in case.absent {
         assert!(
             !planned.keys().any(|planned| planned.starts_with(path)),
             "[{tag}] {path} is in the plan"
         );
+        // A vendored crate left out must have been vendored.
+        if let Some(vendored) = path.strip_prefix("skeleton/vendor/") {
+            assert!(
+                project.join("vendor").join(vendored).is_dir(),
+                "[{tag}] vendor/{vendored} was never vendored"
+            );
+        }
     }
     let real = |path: &str| case.real.iter().any(|dir| path.starts_with(dir));
     for (path, contents) in &planned {
