@@ -312,6 +312,9 @@ pub fn build(recipe: &Path, out: &Path) -> anyhow::Result<()> {
     if let Some(vendored) = &vendored {
         let past = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(VENDORED_MTIME_SECS);
         touch_tree(vendored, &[], past)?;
+        // Directories too: `rerun-if-changed` may name one (tikv-jemalloc-sys: `jemalloc`),
+        // and cargo compares every entry below it, the directories' own mtimes included.
+        set_dir_times(vendored, past)?;
     }
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
     let mut args = vec!["auditable"];
@@ -329,6 +332,19 @@ pub fn build(recipe: &Path, out: &Path) -> anyhow::Result<()> {
 
 /// The modification time of vendored crates' files in the final build: 2001-09-09.
 const VENDORED_MTIME_SECS: u64 = 1_000_000_000;
+
+/// Sets the modification time of `dir` and of every directory below it to `time`.
+fn set_dir_times(dir: &Path, time: SystemTime) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if fs::symlink_metadata(&path)?.is_dir() {
+            set_dir_times(&path, time)?;
+        }
+    }
+    fs::File::open(dir)
+        .and_then(|file| file.set_modified(time))
+        .with_context(|| format!("setting the mtime of {}", dir.display()))
+}
 
 /// Sets the modification time of every regular file under `dir` but those under `skip` to
 /// `now`.
@@ -425,6 +441,9 @@ mod tests {
         assert_eq!(mtime("src/main.rs"), then);
         assert_eq!(mtime("src/nested/a.rs"), then);
         assert_ne!(mtime("target/keep"), then);
+        set_dir_times(&dir.join("src"), then).unwrap();
+        assert_eq!(mtime("src"), then);
+        assert_eq!(mtime("src/nested"), then);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
