@@ -45,6 +45,15 @@ pub const EMULATION_HINT: &str = "this host cannot run binaries of that platform
      Docker Desktop has it; elsewhere `docker run --privileged --rm tonistiigi/binfmt --install arm64,amd64`)";
 
 /// What to do about the build failures that have a known cause.
+/// A build whose cargo could not reach a registry (the network off, or no route to it).
+const NO_REGISTRY_HINT: &str = "cargo in the build could not reach a registry: the `tool` and \
+     `auditable` stages install rust-alpine and cargo-auditable from one (crates.io, or \
+     RUST_ALPINE_INDEX, a mirror), and a project that is not vendored downloads its crates; \
+     without a network, vendor the project (`cargo vendor --sync xtask/Cargo.toml`) and build \
+     on a builder that has both tools installed already (`docker build --target tool`, then \
+     `--target auditable` on it, where there is a network: rust-alpine's README, vendored \
+     sources)";
+
 pub fn build_hint(log: &str) -> String {
     let hints = [
         (
@@ -82,6 +91,9 @@ pub fn build_hint(log: &str) -> String {
              without Docker",
         ),
         ("exec format error", EMULATION_HINT),
+        // curl's errors 6 and 7, as cargo reports a registry it cannot reach.
+        ("Couldn't resolve host name", NO_REGISTRY_HINT),
+        ("Couldn't connect to server", NO_REGISTRY_HINT),
         (
             // Debian's cargo (cargo-web, linked to the system's libgit2 1.5) fetches a git
             // dependency and then fails to check it out.
@@ -170,6 +182,14 @@ mod tests {
                 "error: no token found for `private`, please run `cargo login --registry private`"
             )
             .contains("CARGO_REGISTRIES_<NAME>_TOKEN")
+        );
+        // The `tool` stage with --network=none, as cargo 1.96 reports it.
+        let log = "error: download of config.json failed\n\nCaused by:\n  curl failed\n\n\
+                   Caused by:\n  [6] Couldn't resolve host name (Could not resolve host: \
+                   index.crates.io)";
+        assert!(
+            build_hint(log).contains("builder that has both tools installed"),
+            "{log}"
         );
         assert_eq!(
             build_hint("error[E0425]: cannot find value `x` in this scope"),

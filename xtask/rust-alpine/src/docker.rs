@@ -17,7 +17,7 @@ use crate::{
     sccache,
     selection::{self, Selection},
     smoke::{self, Smoke},
-    tool, upgrade,
+    tool, upgrade, vendor,
 };
 
 /// What the image of every platform is built with.
@@ -56,6 +56,9 @@ impl flags::Docker {
         )?;
         let runtime = check_dockerfile(&dockerfile, project.runtime.as_deref())?;
         check_context(&project.root)?;
+        // A vendored project's directory must hold every crate of Cargo.lock: cargo's own
+        // error, deep in the image build, does not say what to do.
+        vendor::check(&project.root, &vendor::configs(&project.root)?)?;
         // Every input is checked before the engine is asked anything, and long before a build.
         let budget_bytes = match (&self.budget, &project.size_budget) {
             (Some(text), _) => Some(budget::parse_budget(text).context("--budget")?),
@@ -121,11 +124,17 @@ impl flags::Docker {
             args.extend(credentials.build_args(false));
         }
         let index = tool::index(&project.root)?;
-        let mut host_network = false;
+        // A network of the user's (`--build-flag=--network=none`: the air-gapped build, with
+        // the tools baked into the builder) stands: nothing below asks for the host's.
+        let network_given = self
+            .build_flags
+            .iter()
+            .any(|flag| flag == "--network" || flag.starts_with("--network="));
+        let mut host_network = network_given;
         if let Some(index) = &index {
             args.push("--build-arg".to_owned());
             args.push(format!("RUST_ALPINE_INDEX={index}"));
-            if tool::is_loopback(index) {
+            if tool::is_loopback(index) && !host_network {
                 eprintln!(
                     "note: rust-alpine {} comes from {index}, on this machine's loopback: \
                      building on the host's network (--network=host)",
@@ -152,7 +161,7 @@ impl flags::Docker {
             );
             host_network = true;
         }
-        if host_network && !args.iter().any(|arg| arg == "--network=host") {
+        if host_network && !network_given && !args.iter().any(|arg| arg == "--network=host") {
             args.push("--network=host".to_owned());
         }
         let carry = match mounts_dir {

@@ -196,20 +196,30 @@ pub fn path_packages(lock: &str) -> anyhow::Result<Vec<(String, String)>> {
 /// BuildKit sees as the same content: directories keep their permissions (git checkouts and
 /// tarballs have 775 ones, where a plain create gives 755) and symlinks stay symlinks, since
 /// a `COPY . .` layer's cache key has both.
+///
+/// Build output is a `target` directory at the top of the copy, or one below it that cargo
+/// marked (`CACHEDIR.TAG`): other `target` directories are sources (cc's `src/target/`, in a
+/// vendored crate).
 pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    copy_tree_below(from, to, true)
+}
+
+fn copy_tree_below(from: &Path, to: &Path, top: bool) -> anyhow::Result<()> {
     fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     fs::set_permissions(to, fs::metadata(from)?.permissions())
         .with_context(|| format!("setting the permissions of {}", to.display()))?;
     for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;
         let name = entry.file_name();
-        if name == "target" || name == ".git" {
-            continue;
-        }
         let (source, destination) = (entry.path(), to.join(&name));
         let kind = entry.file_type()?;
+        let output =
+            name == "target" && kind.is_dir() && (top || source.join("CACHEDIR.TAG").is_file());
+        if output || name == ".git" {
+            continue;
+        }
         if kind.is_dir() {
-            copy_tree(&source, &destination)?;
+            copy_tree_below(&source, &destination, false)?;
         } else if kind.is_symlink() && cfg!(unix) {
             #[cfg(unix)]
             std::os::unix::fs::symlink(fs::read_link(&source)?, &destination)
@@ -251,6 +261,34 @@ mod tests {
             fs::read_link(to.join("Formula")).unwrap(),
             Path::new("pkg/brew")
         );
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_copied_tree_leaves_out_build_output_not_sources_named_target() {
+        let base = std::env::temp_dir().join(format!("copy-target-{}", std::process::id()));
+        let (from, to) = (base.join("from"), base.join("to"));
+        for file in [
+            "target/debug/app",
+            ".git/HEAD",
+            "xtask/target/CACHEDIR.TAG",
+            "xtask/target/debug/xtask",
+            "vendor/cc/src/target/parser.rs",
+            "vendor/cc/src/lib.rs",
+        ] {
+            fs::create_dir_all(from.join(file).parent().unwrap()).unwrap();
+            fs::write(from.join(file), "x").unwrap();
+        }
+        copy_tree(&from, &to).unwrap();
+        for (file, copied) in [
+            ("target", false),
+            (".git", false),
+            ("xtask/target", false),
+            ("vendor/cc/src/target/parser.rs", true),
+            ("vendor/cc/src/lib.rs", true),
+        ] {
+            assert_eq!(to.join(file).exists(), copied, "{file}");
+        }
         fs::remove_dir_all(&base).unwrap();
     }
 

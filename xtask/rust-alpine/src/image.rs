@@ -33,6 +33,9 @@ const CARGO_AUDITABLE_VERSION: &str = "0.7.7";
 /// them against Debian's signed index).
 const CROSS_CLANG_VERSION: &str = "1:14.0.6-12";
 const CROSS_MUSL_VERSION: &str = "1.2.3-1";
+/// What `cook` prints for a vendored project.
+pub const OFFLINE_NOTE: &str =
+    "rust-alpine: every crate comes from vendored sources (.cargo/config.toml): cargo --offline";
 /// Written by `toolchain`, read by the later steps.
 const TARGET_FILE: &str = "/rust-target";
 const PROFILE_DIR_FILE: &str = "/profile-dir";
@@ -210,6 +213,10 @@ struct Recipe {
     toolchain: Option<String>,
     target: String,
     profile: String,
+    /// The directory every crate comes from (the planner's `vendored`, `cargo vendor`'s):
+    /// cargo runs with `--offline`, so the build reaches no registry and fails at once if it
+    /// would.
+    vendored: Option<PathBuf>,
 }
 
 impl Recipe {
@@ -244,10 +251,18 @@ impl Recipe {
                 .ok()
                 .filter(|profile| !profile.is_empty())
                 .unwrap_or_else(|| "container".to_owned()),
+            // A recipe of an older planner has no such file: online, as before.
+            // A recipe of an older planner has no such file: online, as before.
+            vendored: fs::read_to_string(dir.join("vendored"))
+                .ok()
+                .map(|dir| dir.trim().to_owned())
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
         })
     }
 
-    /// `build --locked ...` with the profile, target and the planner's selection.
+    /// `build --locked ...` (and `--offline` when vendored) with the profile, target and the
+    /// planner's selection.
     fn build_args<'a>(&'a self, profile_config: &'a str) -> Vec<&'a str> {
         let mut args = vec![
             "build",
@@ -260,6 +275,9 @@ impl Recipe {
             &self.target,
         ];
         args.extend(self.args.iter().map(String::as_str));
+        if self.vendored.is_some() {
+            args.push("--offline");
+        }
         args
     }
 
@@ -342,6 +360,9 @@ pub fn cook(recipe: &Path, cache: &Path) -> anyhow::Result<()> {
     let dir = profile_dir(&recipe.profile);
     fs::write(PROFILE_DIR_FILE, dir)?;
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
+    if recipe.vendored.is_some() {
+        println!("{OFFLINE_NOTE}");
+    }
     // The only step that fetches: private sources with the `credentials` secret and the
     // forwarded SSH agent, if the build has them (for cargo alone; nothing written here).
     let settings = compile::settings(Path::new(private::SECRET_PATH))?.unwrap_or_default();
@@ -391,7 +412,22 @@ pub fn build(recipe: &Path, out: &Path, entrypoint: Option<&str>) -> anyhow::Res
     // path package compiles from its real sources; registry crates are fingerprinted by version
     // and stay. (Deleting the placeholders' artifacts instead, `cargo clean -p NAME`, also
     // deletes those of a registry crate of the same name.)
-    touch_tree(&here, &here.join("target"), SystemTime::now())?;
+    //
+    // Vendored crates are registry crates too, but cargo reruns their build scripts when a
+    // file they name in `rerun-if-changed` is newer than their last run (libc's build.rs),
+    // and everything above them with it: they get one fixed time long past instead, here and
+    // whatever mtimes the context gave them.
+    let vendored = recipe.vendored.as_ref().map(|dir| here.join(dir));
+    let mut skip = vec![here.join("target")];
+    skip.extend(vendored.clone());
+    touch_tree(&here, &skip, SystemTime::now())?;
+    if let Some(vendored) = &vendored {
+        let past = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(VENDORED_MTIME_SECS);
+        touch_tree(vendored, &[], past)?;
+        // Directories too: `rerun-if-changed` may name one (tikv-jemalloc-sys: `jemalloc`),
+        // and cargo compares every entry below it, the directories' own mtimes included.
+        set_dir_times(vendored, past)?;
+    }
     let profile_config = path_str(&recipe.dir.join("profile.toml"))?.to_owned();
     let mut args = vec!["auditable"];
     args.extend(recipe.build_args(&profile_config));
@@ -497,11 +533,28 @@ fn read_only(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sets the modification time of every regular file under `dir` but `skip` to `now`.
-fn touch_tree(dir: &Path, skip: &Path, now: SystemTime) -> anyhow::Result<()> {
+/// The modification time of vendored crates' files in the final build: 2001-09-09.
+const VENDORED_MTIME_SECS: u64 = 1_000_000_000;
+
+/// Sets the modification time of `dir` and of every directory below it to `time`.
+fn set_dir_times(dir: &Path, time: SystemTime) -> anyhow::Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
-        if path == skip {
+        if fs::symlink_metadata(&path)?.is_dir() {
+            set_dir_times(&path, time)?;
+        }
+    }
+    fs::File::open(dir)
+        .and_then(|file| file.set_modified(time))
+        .with_context(|| format!("setting the mtime of {}", dir.display()))
+}
+
+/// Sets the modification time of every regular file under `dir` but those under `skip` to
+/// `now`.
+fn touch_tree(dir: &Path, skip: &[PathBuf], now: SystemTime) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if skip.contains(&path) {
             continue;
         }
         let kind = fs::symlink_metadata(&path)?.file_type();
@@ -614,11 +667,14 @@ mod tests {
             fs::write(dir.join(file), "x").unwrap();
         }
         let then = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
-        touch_tree(&dir, &dir.join("target"), then).unwrap();
+        touch_tree(&dir, &[dir.join("target")], then).unwrap();
         let mtime = |file: &str| fs::metadata(dir.join(file)).unwrap().modified().unwrap();
         assert_eq!(mtime("src/main.rs"), then);
         assert_eq!(mtime("src/nested/a.rs"), then);
         assert_ne!(mtime("target/keep"), then);
+        set_dir_times(&dir.join("src"), then).unwrap();
+        assert_eq!(mtime("src"), then);
+        assert_eq!(mtime("src/nested"), then);
         fs::remove_dir_all(&dir).unwrap();
     }
 

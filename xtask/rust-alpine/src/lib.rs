@@ -31,6 +31,7 @@ mod smoke;
 mod tool;
 #[doc(hidden)]
 pub mod upgrade;
+mod vendor;
 
 use std::process::ExitCode;
 

@@ -20,6 +20,8 @@
 //! OUT/bins           the binaries the image ships, the entrypoint first, one per line.
 //! OUT/toolchain      the channel `rust-toolchain(.toml)` pins (empty: none); the file itself
 //!                    goes into the skeleton.
+//! OUT/vendored       the directory `cargo vendor` filled, when every crate comes from it
+//!                    (empty otherwise): the image's cargo runs `--offline`.
 //! OUT/profile.toml   the `container` profile, for projects that do not define one (passed to
 //!                    cargo with `--config`): their `release`, without debug info.
 
@@ -33,7 +35,7 @@ use anyhow::{Context, bail};
 use toml_edit::{DocumentMut, Item};
 use xshell::Shell;
 
-use crate::{edit, image, project, selection};
+use crate::{edit, image, project, selection, vendor};
 
 /// What every target's source becomes: it compiles under any lint level a manifest or
 /// rustflags can set (the manifests' `[lints]` are removed; `-D missing-docs` is met).
@@ -196,7 +198,21 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
     write(Path::new("Cargo.lock"), &lock)?;
 
     // Build configuration that applies to the dependencies (rustflags, cfgs, [env], linkers,
-    // [patch]) and the vendored sources it points at.
+    // [patch]) and the vendored sources it points at. Of a directory source (`cargo vendor`'s)
+    // only the crates Cargo.lock names: the tooling's (`cargo vendor --sync
+    // xtask/Cargo.toml`) and stale ones never reach the dependency layer.
+    let relative_configs: Vec<(PathBuf, DocumentMut)> = configs
+        .iter()
+        .map(|(path, doc)| Ok((within(&root, path)?.to_owned(), doc.clone())))
+        .collect::<anyhow::Result<_>>()?;
+    let vendored = vendor::check(&root, &relative_configs)?;
+    let locked: BTreeSet<(String, String)> = match &vendored {
+        Some(vendored) => vendored
+            .needed(&read(&root.join("Cargo.lock"))?)?
+            .into_iter()
+            .collect(),
+        None => BTreeSet::new(),
+    };
     for (path, config) in &configs {
         write(within(&root, path)?, &edit::canonical(config))?;
         for source in config
@@ -214,7 +230,11 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
                             path.display()
                         )
                     })?;
-                    edit::copy_tree(&from, &skeleton.join(within(&root, &from)?))?;
+                    let into = skeleton.join(within(&root, &from)?);
+                    match vendored.as_ref().filter(|_| key == "directory") {
+                        Some(_) => copy_locked(&from, &into, &locked)?,
+                        None => edit::copy_tree(&from, &into)?,
+                    }
                 }
             }
         }
@@ -249,6 +269,15 @@ pub fn run(src: &Path, out: &Path) -> anyhow::Result<()> {
         ("bins", format!("{}\n", bins.join("\n"))),
         ("toolchain", toolchain),
         ("profile.toml", profile.to_owned()),
+        // Every crate from vendored sources, in this directory: the build needs no network,
+        // and must use none.
+        (
+            "vendored",
+            vendored
+                .as_ref()
+                .map(|vendored| format!("{}\n", vendored.dir.display()))
+                .unwrap_or_default(),
+        ),
     ] {
         fs::write(out.join(file), contents).with_context(|| format!("writing {file}"))?;
     }
@@ -286,6 +315,28 @@ pub fn toolchain_channel(text: &str, file: &str) -> anyhow::Result<String> {
              pins (a `path` toolchain cannot be used in the image)"
         ),
     }
+}
+
+/// Copies the crates of the directory source `from` (one directory each) that `locked` names
+/// into `into`, with the files beside them (none, as `cargo vendor` writes it).
+fn copy_locked(
+    from: &Path,
+    into: &Path,
+    locked: &BTreeSet<(String, String)>,
+) -> anyhow::Result<()> {
+    fs::create_dir_all(into).with_context(|| format!("creating {}", into.display()))?;
+    fs::set_permissions(into, fs::metadata(from)?.permissions())?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().expect("an entry");
+        if !path.is_dir() {
+            fs::copy(&path, into.join(name))
+                .with_context(|| format!("copying {}", path.display()))?;
+        } else if vendor::crate_in(&path)?.is_none_or(|package| locked.contains(&package)) {
+            edit::copy_tree(&path, &into.join(name))?;
+        }
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

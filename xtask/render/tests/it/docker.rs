@@ -1045,6 +1045,132 @@ fn every_layout_builds_with_the_dockerfile_unchanged() {
     }
 }
 
+/// A vendored project (`cargo vendor --sync xtask/Cargo.toml`, the `[source]` tables it prints
+/// in .cargo/config.toml): `cargo xtask` itself compiles from vendor/, the image builds and
+/// passes every `--check-cache` rebuild with the Dockerfile unchanged, the dependency build
+/// runs `--offline`; and with a builder in which the tool stages have run once (the README's
+/// air-gapped recipe), `cargo xtask docker` builds and smoke-tests it with the engine's network
+/// off (`--network=none`: this engine keys layers by network mode, so no layer of the online
+/// builds is reused).
+#[test]
+fn a_vendored_project_builds_from_vendor_alone_with_the_network_off() {
+    if !enabled("a_vendored_project_builds_from_vendor_alone_with_the_network_off") {
+        return;
+    }
+    let _heavy = heavy();
+    let tag = "e2e-vendor";
+    let e2e = E2e::render("cli", tag);
+    let path = &e2e.project.path;
+    let dockerfile = support::read(&path.join("Dockerfile")).unwrap();
+    // As the generated README says; `--respect-source-config` only because the tests' registry
+    // stands in for crates.io through source replacement (in a config above the project).
+    let vendored = step(tag, "cargo vendor --sync xtask/Cargo.toml", || {
+        support::cargo(
+            path,
+            &[
+                "vendor",
+                "--locked",
+                "--respect-source-config",
+                "--sync",
+                "xtask/Cargo.toml",
+                "vendor",
+            ],
+        )
+    });
+    assert!(
+        vendored.stdout.contains("[source.crates-io]")
+            && vendored.stdout.contains("directory = \"vendor\""),
+        "{}",
+        vendored.stdout
+    );
+    assert!(
+        path.join("vendor/ctrlc").is_dir(),
+        "the xtask's crates are not in vendor/"
+    );
+    let config = path.join(".cargo/config.toml");
+    let text = support::read(&config).unwrap();
+    fs::write(&config, format!("{text}\n{}", vendored.stdout)).unwrap();
+
+    let (output, report) = docker_step(tag, &e2e, &["--check-cache", "--check-version-bump"]);
+    assert!(output.status.success(), "{report:#}");
+    assert_good_report(&report, &e2e.name, "cli");
+    assert_eq!(report["bin"], e2e.name.as_str());
+    for (change, compiled) in cache_checks(tag, &report) {
+        match change {
+            "touch" => assert_eq!(compiled, Vec::<&str>::new(), "touch"),
+            _ => assert_eq!(compiled, [e2e.name.as_str()], "{change}"),
+        }
+    }
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("every crate comes from vendored sources"),
+        "the dependency build did not run --offline"
+    );
+    assert_eq!(
+        support::read(&path.join("Dockerfile")).unwrap(),
+        dockerfile,
+        "the Dockerfile was edited"
+    );
+
+    // The air-gapped recipe: the `tool` stage, then `auditable` on top of it, make a builder
+    // with both tools installed (and cargo's index cache of them), online, once.
+    let index_arg = vec![
+        "--build-arg".to_owned(),
+        format!("RUST_ALPINE_INDEX={}", support::registry().index()),
+    ];
+    let online = [
+        vec!["--progress=plain".to_owned(), "--network=host".to_owned()],
+        index_arg.clone(),
+    ]
+    .concat();
+    let base = |image: &str| vec!["--build-arg".to_owned(), format!("BUILDER_IMAGE={image}")];
+    let tools = format!("{}-tools:1", e2e.name);
+    let airgapped = format!("{}-airgapped:1", e2e.name);
+    let first = match env::var("RUST_ALPINE_BUILDER_IMAGE") {
+        Ok(image) => [online.clone(), base(&image)].concat(),
+        Err(_) => online.clone(),
+    };
+    let second = [online, base(&tools)].concat();
+    for (stage, image, args) in [("tool", &tools, first), ("auditable", &airgapped, second)] {
+        let builder = Builder {
+            engine: &e2e.engine,
+            args: [args, vec!["--target".to_owned(), stage.to_owned()]].concat(),
+        };
+        step(tag, &format!("the {stage} stage as {image}"), || {
+            builder
+                .build_showing(path, image, |_| {})
+                .map(drop)
+                .map_err(|error| format!("{error:#}"))
+        });
+    }
+    // The whole build with the engine's network off, as the README says, smoke test included.
+    let (output, report) = docker_step(
+        tag,
+        &e2e,
+        &["--builder-image", &airgapped, "--build-flag=--network=none"],
+    );
+    for image in [&tools, &airgapped] {
+        e2e.engine.remove_image(image);
+    }
+    assert!(output.status.success(), "{report:#}");
+    assert_good_report(&report, &e2e.name, "cli");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("--network=none"), "no --network=none build");
+    assert!(
+        !log.contains("--network=host"),
+        "a build on the host's network"
+    );
+    // Not from the online builds' cache: the tools' installs ran, found them, and moved on.
+    for command in ["cargo install rust-alpine", "rust-alpine cook"] {
+        assert_eq!(cached(&log, command), Some(false), "{command}");
+    }
+    assert!(
+        log.contains("`cargo-auditable v0.7.7` is already installed"),
+        "the auditable stage did not find the baked cargo-auditable"
+    );
+    assert_eq!(leftover_containers(&e2e.engine), "");
+}
+
 /// A profile change must not reinstall the tools: `ARG CARGO_PROFILE` stands after the tool
 /// installs (rust-alpine, cargo-auditable, the target and its C toolchain), so those steps come
 /// from the cache whatever the profile. Profiles that no manifest defines make cargo stop right
@@ -1364,6 +1490,65 @@ fn bad_inputs_fail_before_the_engine_is_asked() {
             "{args:?} {engine}: {stderr}"
         );
     }
+
+    // Vendored before the project's crates were added (only the xtask's are in vendor/): the
+    // crates missing and the command, before the engine (cargo would say `no matching
+    // package found` in the middle of the image build).
+    let path = &project.path;
+    let vendored = step("bad-inputs", "cargo vendor of xtask/ alone", || {
+        support::cargo(
+            path,
+            &[
+                "vendor",
+                "--locked",
+                "--respect-source-config",
+                "--manifest-path",
+                "xtask/Cargo.toml",
+                "vendor",
+            ],
+        )
+    });
+    let config = path.join(".cargo/config.toml");
+    let text = support::read(&config).unwrap();
+    fs::write(&config, format!("{text}\n{}", vendored.stdout)).unwrap();
+    let output = support::cargo_command()
+        .args(["xtask", "docker"])
+        .current_dir(path)
+        .env("CARGO_TARGET_DIR", support::rendered_target_dir())
+        .env("DOCKER", "/nonexistent/docker")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    // The first crate of the project's lock that the xtask's lacks is named first.
+    let registry_crates = |lock: &str| -> Vec<String> {
+        let lock: toml::Table = support::read(&path.join(lock)).unwrap().parse().unwrap();
+        lock["package"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|package| package.get("source").is_some())
+            .map(|package| {
+                format!(
+                    "{} {}",
+                    package["name"].as_str().unwrap(),
+                    package["version"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let tooling = registry_crates("xtask/Cargo.lock");
+    let first = registry_crates("Cargo.lock")
+        .into_iter()
+        .find(|package| !tooling.contains(package))
+        .unwrap();
+    let error = stderr.lines().find(|line| line.starts_with("error: "));
+    assert!(
+        error.is_some_and(|error| error.contains("that are not in vendor/")
+            && error.contains(&format!("(`cargo vendor`): {first}, "))
+            && error.contains("run `cargo vendor --sync xtask/Cargo.toml vendor`")),
+        "{first}: {stderr}"
+    );
 }
 
 /// The smoke test read the dependency list cargo-auditable embedded in the binary.

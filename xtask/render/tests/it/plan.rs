@@ -29,6 +29,15 @@ struct Case {
     crlf: bool,
     /// After locking: `cargo vendor` and a `[source]` replacement in .cargo/config.toml.
     vendor: bool,
+    /// With `vendor`: the other workspaces' manifests vendored too (`--sync`, as a project
+    /// vendors its xtask's crates); their crates that the project does not use stay out of
+    /// the skeleton.
+    vendor_sync: &'static [&'static str],
+    /// With `vendor`: crates deleted from vendor/ after vendoring (a directory vendored before
+    /// the last change to Cargo.lock).
+    unvendor: &'static [&'static str],
+    /// Paths that must not be in the plan.
+    absent: &'static [&'static str],
     /// Directories (`patches/`) of [patch] targets and their path dependencies: dependencies,
     /// in the skeleton as they are.
     real: &'static [&'static str],
@@ -50,6 +59,9 @@ const fn case(
         expect,
         crlf: false,
         vendor: false,
+        vendor_sync: &[],
+        unvendor: &[],
+        absent: &[],
         real: &[],
         args: "",
     }
@@ -255,6 +267,45 @@ const CASES: &[Case] = &[
                 ("src/main.rs", MAIN),
             ],
             Ok(("Cargo.toml", "app")),
+        )
+    },
+    Case {
+        vendor: true,
+        vendor_sync: &["tools/Cargo.toml"],
+        absent: &["skeleton/vendor/memchr", "skeleton/tools"],
+        ..case(
+            "vendored with a tooling workspace's crates too (`cargo vendor --sync tools/Cargo.toml`), and cc (sources in src/target/)",
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nitoa = \"1\"\n\n[build-dependencies]\ncc = \"1\"\n\n[workspace]\nexclude = [\"tools\"]\n\n[workspace.metadata.docker]\nruntime = \"scratch\"\nsize-budget = \"8 MB\"\n",
+                ),
+                ("src/main.rs", MAIN),
+                ("build.rs", MAIN),
+                (
+                    "tools/Cargo.toml",
+                    "[package]\nname = \"tools\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\nmemchr = \"2\"\n\n[workspace]\n",
+                ),
+                ("tools/src/main.rs", MAIN),
+            ],
+            Ok(("Cargo.toml", "app")),
+        )
+    },
+    Case {
+        vendor: true,
+        unvendor: &["itoa"],
+        ..case(
+            "vendored before the last change to Cargo.lock (a crate missing from vendor/)",
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nitoa = \"1\"\n\n[workspace]\n\n[workspace.metadata.docker]\nruntime = \"scratch\"\nsize-budget = \"8 MB\"\n",
+                ),
+                ("src/main.rs", MAIN),
+            ],
+            Err(
+                "that are not in vendor/, where .cargo/config.toml makes cargo take them from (`cargo vendor`): itoa 1.",
+            ),
         )
     },
     case(
@@ -496,11 +547,25 @@ fn check_case(case: &Case) {
         support::cargo(&project, &["generate-lockfile"])
     });
     if case.vendor {
-        let vendored = step(tag, "cargo vendor", || {
-            support::cargo(&project, &["vendor", "--locked", "vendor"])
-        });
+        for manifest in case.vendor_sync {
+            step(tag, &format!("lock {manifest}"), || {
+                support::cargo(
+                    &project,
+                    &["generate-lockfile", "--manifest-path", manifest],
+                )
+            });
+        }
+        let mut args = vec!["vendor", "--locked"];
+        for manifest in case.vendor_sync {
+            args.extend(["--sync", manifest]);
+        }
+        args.push("vendor");
+        let vendored = step(tag, "cargo vendor", || support::cargo(&project, &args));
         fs::create_dir_all(project.join(".cargo")).unwrap();
         fs::write(project.join(".cargo/config.toml"), vendored.stdout).unwrap();
+        for name in case.unvendor {
+            fs::remove_dir_all(project.join("vendor").join(name)).unwrap();
+        }
     }
     if case.crlf {
         for file in case
@@ -546,6 +611,25 @@ fn check_case(case: &Case) {
     if !case.args.is_empty() {
         assert_eq!(args.join(" "), case.args, "[{tag}]");
     }
+    // Vendored: every crate from vendor/, so the image's cargo runs with --offline.
+    assert_eq!(
+        text("vendored"),
+        if case.vendor { "vendor" } else { "" },
+        "[{tag}] vendored"
+    );
+    for path in case.absent {
+        assert!(
+            !planned.keys().any(|planned| planned.starts_with(path)),
+            "[{tag}] {path} is in the plan"
+        );
+        // A vendored crate left out must have been vendored.
+        if let Some(vendored) = path.strip_prefix("skeleton/vendor/") {
+            assert!(
+                project.join("vendor").join(vendored).is_dir(),
+                "[{tag}] vendor/{vendored} was never vendored"
+            );
+        }
+    }
     let real = |path: &str| case.real.iter().any(|dir| path.starts_with(dir));
     for (path, contents) in &planned {
         let dependency = path
@@ -566,10 +650,15 @@ fn check_case(case: &Case) {
         );
     }
     let skeleton = out.join("skeleton");
+    // A vendored skeleton must build from its own vendor/ alone.
+    let locked: &[&str] = match case.vendor {
+        true => &["--locked", "--offline"],
+        false => &["--locked"],
+    };
     step(tag, "cargo metadata --locked on the skeleton", || {
         support::cargo(
             &skeleton,
-            &["metadata", "--locked", "--format-version", "1"],
+            &[locked, &["metadata", "--format-version", "1"]].concat(),
         )
     });
     step(
@@ -577,12 +666,13 @@ fn check_case(case: &Case) {
         "cargo check --locked of the shipped binary and every target",
         || {
             // The recipe's selection, as `cook` passes it.
-            let mut check = vec!["check", "--locked"];
+            let mut check = vec!["check"];
+            check.extend(locked.iter().copied());
             check.extend(args.iter().copied());
             support::cargo(&skeleton, &check)?;
             support::cargo(
                 &skeleton,
-                &["check", "--locked", "--workspace", "--all-targets"],
+                &[&["check", "--workspace", "--all-targets"], locked].concat(),
             )
         },
     );
