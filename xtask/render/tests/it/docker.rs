@@ -302,14 +302,16 @@ fn service_on_scratch_builds_runs_healthy_and_stops_fast() {
     let error = errors[0].as_str().unwrap();
     assert!(error.starts_with("size: image is "), "{error}");
     assert!(error.contains("but the budget is 1.00 MB"), "{error}");
+    // The largest layer is the one with the binary: the image's files, copied to `/`.
     let largest = &report["largest_layers"][0];
     assert!(
         largest["created_by"]
             .as_str()
             .unwrap()
-            .contains(name.as_str()),
+            .contains("COPY /image/ /"),
         "{report:#}"
     );
+    assert_eq!(largest["bytes"], report["binary_bytes"], "{report:#}");
     assert_eq!(leftover_containers(&e2e.engine), "");
 }
 
