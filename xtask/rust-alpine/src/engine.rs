@@ -264,9 +264,8 @@ impl Engine {
 
     /// The file at `path` in the image `tag`, copied out through a created (never started)
     /// container.
-    /// `path` of the image (a file or a tree) as a tar archive, owners and modes as they are
-    /// in the image.
-    pub fn copy_out_tar(&self, tag: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    /// A stopped container of `tag` to copy files out of, removed when dropped.
+    fn created(&self, tag: &str) -> anyhow::Result<Running<'_>> {
         let program = &self.program;
         let container = Running::name(self, "copy");
         let name = &container.name;
@@ -275,6 +274,14 @@ impl Engine {
             .ignore_stdout()
             .run()
             .context("creating a container to copy from")?;
+        Ok(container)
+    }
+
+    /// `path` of the image (a file or a tree) as a tar archive, owners and modes as they are
+    /// in the image.
+    pub fn copy_out_tar(&self, tag: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+        let (program, container) = (&self.program, self.created(tag)?);
+        let name = &container.name;
         let output = cmd!(self.sh, "{program} cp {name}:{path} -")
             .quiet()
             .ignore_status()
@@ -288,15 +295,10 @@ impl Engine {
         Ok(output.stdout)
     }
 
+    /// The file at `path` of the image.
     pub fn copy_out(&self, tag: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-        let program = &self.program;
-        let container = Running::name(self, "copy");
+        let (program, container) = (&self.program, self.created(tag)?);
         let name = &container.name;
-        cmd!(self.sh, "{program} create --name {name} {tag}")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .context("creating a container to copy from")?;
         let dir = self.sh.create_temp_dir()?;
         let local = dir.path().join("copied");
         cmd!(self.sh, "{program} cp {name}:{path} {local}")

@@ -302,7 +302,7 @@ impl Recipe {
         }
         if !rustup {
             bail!(
-                "the project pins the Rust toolchain {channel} (rust-toolchain.toml) but the \
+                "the project pins the Rust toolchain {channel} (its rust-toolchain file) but the \
                  builder image has rustc {version} and no rustup to install {channel}: build \
                  with a builder image of that toolchain (`cargo xtask docker --builder-image \
                  rust:{channel}-bookworm`, or `--build-arg BUILDER_IMAGE=...`), or pin {version}"
